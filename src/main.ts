@@ -1,0 +1,48 @@
+// Entry point: load config, open the database, migrate, build, listen; close gracefully on SIGTERM/SIGINT.
+import closeWithGrace from 'close-with-grace'
+import pino from 'pino'
+import { loadConfigOrExit } from './config.js'
+import { openDatabase } from './database.js'
+import { loggerOptions } from './logger.js'
+import { migrate } from './migrate.js'
+import { buildServer } from './server.js'
+
+const GRACE_MS = 10_000
+
+const config = loadConfigOrExit(process.env)
+
+const logger = pino(loggerOptions(config) as pino.LoggerOptions)
+const database = await openDatabase(config, logger).catch((err: Error) => {
+  logger.fatal({ err: { message: err.message } }, 'could not open the database')
+  process.exit(1)
+})
+try {
+  if (config.migrate) {
+    const applied = await migrate(database.sql)
+    logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date')
+  }
+} catch (err) {
+  logger.fatal({ err }, 'migration failed')
+  await database.sql.end({ timeout: 5 })
+  await database.stop()
+  process.exit(1)
+}
+
+const app = await buildServer({ config, sql: database.sql, databaseUrl: database.url, loggerInstance: logger })
+app.addHook('onClose', async () => {
+  await database.stop()
+})
+
+closeWithGrace({ delay: GRACE_MS, logger }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'closing after an unexpected error')
+  else logger.info({ signal }, 'shutting down')
+  await app.close()
+})
+
+try {
+  await app.listen({ host: config.host, port: config.port })
+} catch (err) {
+  logger.fatal({ err }, 'could not listen')
+  await app.close()
+  process.exit(1)
+}

@@ -1,0 +1,260 @@
+// Session rules: each lifecycle change is one transaction together with its audit event; expiry is judged by the database.
+import type { Config, Policy } from '../config.js'
+import type { Sql } from '../db.js'
+import * as audit from '../audit/store.js'
+import type { SessionCache } from './cache.js'
+import { notifyChanged } from './change-feed.js'
+import { invalidRequest, notFound, sessionInvalid, sessionLimit, versionConflict, type AppError } from '../errors.js'
+import type { Metrics } from '../metrics.js'
+import { checkDataShape, checkDataSize } from './data.js'
+import { jsonEqual, mergePatch, type Json } from './merge-patch.js'
+import * as store from './store.js'
+import { hashToken, isWellFormedSessionId, isWellFormedToken, newSessionId, newToken } from './tokens.js'
+import type { JudgedRow, SessionData, SessionRow, SessionStatus } from './types.js'
+import { toSession } from './types.js'
+
+export interface Actor {
+  name: string
+}
+
+export interface CreateInput {
+  userId: string
+  data?: SessionData
+  policy?: string
+  ip?: string
+  userAgent?: string
+}
+
+export interface IssuedSession {
+  token: string
+  row: SessionRow
+}
+
+export const DEFAULT_REVOKE_REASON = { logout: 'logout', admin: 'admin', limit: 'session_limit', rotated: 'rotated' } as const
+
+export function eventFor(type: audit.EventType, row: SessionRow, actor: Actor, reason: string | null = null): audit.NewEvent {
+  return { type, sessionId: row.id, userId: row.user_id, actor: actor.name, reason, ip: row.ip, userAgent: row.user_agent }
+}
+
+function whyInvalid(row: JudgedRow & { rotated?: boolean }): AppError {
+  if (row.rotated) return sessionInvalid('revoked', DEFAULT_REVOKE_REASON.rotated)
+  if (row.state === 'active') return sessionInvalid('not_found')
+  return sessionInvalid(row.state, row.revoke_reason ?? undefined)
+}
+
+export type SessionService = ReturnType<typeof createSessionService>
+
+export function createSessionService({ sql, config, metrics, cache }: { sql: Sql; config: Config; metrics: Metrics; cache?: SessionCache }) {
+  function policyNamed(name: string | undefined): Policy {
+    const policy = config.policies.get(name ?? 'default')
+    if (policy === undefined) throw invalidRequest(`unknown policy "${name}"`)
+    return policy
+  }
+
+  function reject(error: AppError): never {
+    const reason = String(error.extra.reason ?? error.code)
+    metrics.sessionInvalid.inc({ reason })
+    metrics.validations.inc({ outcome: 'invalid', reason })
+    throw error
+  }
+
+  // Every change that can end a session or alter what validate returns is announced with notifyChanged inside its
+  // transaction (for other nodes' caches) and, once committed, forgotten here before the caller hears of it.
+  function forgetLocally(sessionIds: Iterable<string>): void {
+    if (cache === undefined) return
+    for (const id of sessionIds) cache.evictSession(id)
+  }
+
+  // contract: a malformed token is unknown, and costs no database query.
+  function tokenHashOf(token: string): Buffer {
+    if (!isWellFormedToken(token)) reject(sessionInvalid('not_found'))
+    return hashToken(token)
+  }
+
+  async function findJudged(tokenHash: Buffer) {
+    const row = await store.findByTokenHash(sql, tokenHash, config.touchInterval)
+    if (row === undefined) reject(sessionInvalid('not_found'))
+    if (row.rotated || row.state !== 'active') reject(whyInvalid(row))
+    return row
+  }
+
+  async function create(input: CreateInput, actor: Actor): Promise<IssuedSession> {
+    const policy = policyNamed(input.policy)
+    const data = input.data ?? {}
+    checkDataShape(data)
+    checkDataSize(data as Json)
+    const token = newToken()
+    const evictedIds: string[] = []
+    const row = await sql.begin(async (tx) => {
+      if (policy.maxPerUser > 0) {
+        await store.lockUser(tx, input.userId)
+        const active = await store.countActiveForUser(tx, input.userId, policy.name)
+        if (active >= policy.maxPerUser) {
+          if (policy.onLimit === 'reject') throw sessionLimit(policy.maxPerUser)
+          const evicted = await store.revokeLeastRecentlySeen(tx, input.userId, policy.name, active - policy.maxPerUser + 1, DEFAULT_REVOKE_REASON.limit)
+          await audit.insertEvents(tx, evicted.map((old) => eventFor('limit_evicted', old, actor, DEFAULT_REVOKE_REASON.limit)))
+          await notifyChanged(tx, evicted.map((old) => old.id))
+          evictedIds.push(...evicted.map((old) => old.id))
+          metrics.sessionsEvicted.inc({ policy: policy.name }, evicted.length)
+        }
+      }
+      const created = await store.insertSession(tx, {
+        id: newSessionId(),
+        tokenHash: hashToken(token),
+        userId: input.userId,
+        policy: policy.name,
+        data,
+        idleTimeout: policy.idleTimeout,
+        absoluteTimeout: policy.absoluteTimeout,
+        ip: input.ip ?? null,
+        userAgent: input.userAgent ?? null,
+      })
+      await audit.insertEvents(tx, [eventFor('created', created, actor)])
+      return created
+    })
+    forgetLocally(evictedIds)
+    metrics.sessionsCreated.inc({ policy: policy.name })
+    return { token, row }
+  }
+
+  // contract: a validate may skip the write while lastSeenAt is younger than SESSION_TOUCH_INTERVAL.
+  async function validate(token: string, opts: { touch: boolean }): Promise<SessionRow> {
+    const tokenHash = tokenHashOf(token)
+    const key = tokenHash.toString('base64')
+    const hit = cache?.get(key)
+    if (hit !== undefined && !(opts.touch && hit.touchDue)) {
+      metrics.validations.inc({ outcome: 'valid', reason: 'cache' })
+      return hit.row
+    }
+    const epoch = cache?.readEpoch() ?? 0
+    const found = await findJudged(tokenHash)
+    let row: SessionRow = found
+    let times = { msUntilEnd: found.ms_until_end, msUntilTouchDue: found.ms_until_touch_due }
+    if (opts.touch && found.touch_due) {
+      row = await touchActive(found.id)
+      // Both deadlines of the touched row are measured from its new lastSeenAt, which is the database's now().
+      times = { msUntilEnd: Math.min(row.idle_expires_at.getTime(), row.expires_at.getTime()) - row.last_seen_at.getTime(), msUntilTouchDue: config.touchInterval * 1000 }
+    }
+    cache?.set(key, row, times, epoch)
+    metrics.validations.inc({ outcome: 'valid', reason: '' })
+    return row
+  }
+
+  async function touch(token: string): Promise<SessionRow> {
+    const found = await findJudged(tokenHashOf(token))
+    return touchActive(found.id)
+  }
+
+  async function touchActive(id: string): Promise<SessionRow> {
+    const touched = await store.touch(sql, id)
+    if (touched !== undefined) return touched
+    // It ended between the read and the write: say why, as the database now sees it.
+    const now = await store.findById(sql, id)
+    return reject(now === undefined ? sessionInvalid('not_found') : whyInvalid(now))
+  }
+
+  async function rotate(token: string, actor: Actor): Promise<IssuedSession> {
+    const oldHash = tokenHashOf(token)
+    const newTokenValue = newToken()
+    const row = await sql.begin(async (tx) => {
+      const rotated = await store.replaceToken(tx, oldHash, hashToken(newTokenValue))
+      if (rotated === undefined) {
+        const current = await store.findByTokenHash(tx, oldHash, config.touchInterval)
+        return reject(current === undefined ? sessionInvalid('not_found') : whyInvalid(current))
+      }
+      await store.insertRotatedToken(tx, oldHash, rotated.id)
+      await audit.insertEvents(tx, [eventFor('rotated', rotated, actor, DEFAULT_REVOKE_REASON.rotated)])
+      await notifyChanged(tx, [rotated.id])
+      return rotated
+    })
+    forgetLocally([row.id])
+    return { token: newTokenValue, row }
+  }
+
+  // contract: revoking an unknown, malformed or already ended token changes nothing and is not an error.
+  async function revokeByToken(token: string, reason: string | undefined, actor: Actor): Promise<SessionRow | undefined> {
+    if (!isWellFormedToken(token)) return undefined
+    const finalReason = reason ?? DEFAULT_REVOKE_REASON.logout
+    const revoked = await sql.begin(async (tx) => {
+      const row = await store.revokeByTokenHash(tx, hashToken(token), finalReason)
+      if (row !== undefined) {
+        await audit.insertEvents(tx, [eventFor('revoked', row, actor, finalReason)])
+        await notifyChanged(tx, [row.id])
+      }
+      return row
+    })
+    if (revoked !== undefined) {
+      forgetLocally([revoked.id])
+      metrics.sessionsRevoked.inc({ reason: finalReason })
+    }
+    return revoked
+  }
+
+  async function getById(id: string): Promise<SessionStatus> {
+    const row = isWellFormedSessionId(id) ? await store.findById(sql, id) : undefined
+    if (row === undefined) throw notFound('no session with this id')
+    const status: SessionStatus = { session: toSession(row), state: row.state }
+    if (row.revoked_at !== null) {
+      status.revokedAt = row.revoked_at.toISOString()
+      status.revokeReason = row.revoke_reason ?? undefined
+    }
+    return status
+  }
+
+  async function patchData(id: string, patch: SessionData, ifMatch: ((version: number) => boolean) | undefined, actor: Actor): Promise<SessionRow> {
+    checkDataShape(patch)
+    if (!isWellFormedSessionId(id)) throw notFound('no active session with this id')
+    const patched = await sql.begin(async (tx) => {
+      const row = await store.findById(tx, id, { forUpdate: true })
+      if (row === undefined || row.state !== 'active') throw notFound('no active session with this id')
+      if (ifMatch !== undefined && !ifMatch(row.version)) throw versionConflict(row.version)
+      const next = mergePatch(row.data as Json, patch as Json) as SessionData
+      if (jsonEqual(next as Json, row.data as Json)) return row
+      checkDataSize(next as Json)
+      const updated = await store.updateData(tx, id, next)
+      await audit.insertEvents(tx, [eventFor('data_updated', updated, actor)])
+      await notifyChanged(tx, [id])
+      return updated
+    })
+    forgetLocally([id])
+    return patched
+  }
+
+  async function revokeById(id: string, reason: string | undefined, actor: Actor): Promise<void> {
+    if (!isWellFormedSessionId(id)) throw notFound('no session with this id')
+    const finalReason = reason ?? DEFAULT_REVOKE_REASON.admin
+    const revoked = await sql.begin(async (tx) => {
+      const row = await store.revokeById(tx, id, finalReason)
+      if (row === undefined) {
+        if ((await store.findById(tx, id)) === undefined) throw notFound('no session with this id')
+        return undefined
+      }
+      await audit.insertEvents(tx, [eventFor('revoked', row, actor, finalReason)])
+      await notifyChanged(tx, [row.id])
+      return row
+    })
+    if (revoked !== undefined) {
+      forgetLocally([revoked.id])
+      metrics.sessionsRevoked.inc({ reason: finalReason })
+    }
+  }
+
+  async function listForUser(userId: string): Promise<SessionRow[]> {
+    return store.listActiveForUser(sql, userId)
+  }
+
+  async function revokeAllForUser(userId: string, exceptId: string | undefined, reason: string | undefined, actor: Actor): Promise<number> {
+    const finalReason = reason ?? DEFAULT_REVOKE_REASON.admin
+    const revoked = await sql.begin(async (tx) => {
+      const rows = await store.revokeUserSessions(tx, userId, exceptId, finalReason)
+      await audit.insertEvents(tx, rows.map((row) => eventFor('revoked', row, actor, finalReason)))
+      await notifyChanged(tx, rows.map((row) => row.id))
+      return rows.map((row) => row.id)
+    })
+    forgetLocally(revoked)
+    metrics.sessionsRevoked.inc({ reason: finalReason }, revoked.length)
+    return revoked.length
+  }
+
+  return { create, validate, touch, rotate, revokeByToken, getById, patchData, revokeById, listForUser, revokeAllForUser, forgetLocally }
+}

@@ -1,0 +1,232 @@
+// SQL for sessions and rotated tokens, one function per statement; every "still valid?" is answered by now() in the query.
+import type { Db } from '../db.js'
+import type { JudgedRow, SessionData, SessionRow, SessionState } from './types.js'
+
+export interface NewSessionRow {
+  id: string
+  tokenHash: Buffer
+  userId: string
+  policy: string
+  data: SessionData
+  idleTimeout: number
+  absoluteTimeout: number
+  ip: string | null
+  userAgent: string | null
+}
+
+// The database's verdict on a row; the absolute lifetime wins over the idle timeout when both are over.
+const judge = (db: Db, touchInterval = 0) => db`
+  case
+    when s.revoked_at is not null then 'revoked'
+    when now() >= s.expires_at then 'expired'
+    when now() >= s.idle_expires_at then 'idle_timeout'
+    else 'active'
+  end as state,
+  s.last_seen_at <= now() - make_interval(secs => ${touchInterval}) as touch_due`
+
+const isActive = (db: Db) => db`s.revoked_at is null and now() < s.expires_at and now() < s.idle_expires_at`
+
+export async function insertSession(db: Db, row: NewSessionRow): Promise<SessionRow> {
+  const [inserted] = await db<SessionRow[]>`
+    insert into sessions (id, token_hash, user_id, policy, data, idle_timeout, idle_expires_at, expires_at, ip, user_agent)
+    values (
+      ${row.id}, ${row.tokenHash}, ${row.userId}, ${row.policy}, ${db.json(row.data as never)}, ${row.idleTimeout},
+      now() + make_interval(secs => ${row.idleTimeout}),
+      now() + make_interval(secs => ${row.absoluteTimeout}),
+      ${row.ip}, ${row.userAgent}
+    )
+    returning *`
+  return inserted
+}
+
+export interface TokenLookup extends JudgedRow {
+  // A token that a rotation replaced.
+  rotated: boolean
+  // Database-clock durations for the node cache: until the session's first deadline, and until a touch is due.
+  ms_until_end: number
+  ms_until_touch_due: number
+}
+
+// One indexed read: the current token, or else a token that a rotation replaced.
+export async function findByTokenHash(db: Db, tokenHash: Buffer, touchInterval: number): Promise<TokenLookup | undefined> {
+  const [row] = await db<TokenLookup[]>`
+    select s.*, ${judge(db, touchInterval)}, false as rotated, ${msUntil(db, touchInterval)} from sessions s where s.token_hash = ${tokenHash}
+    union all
+    select s.*, ${judge(db, touchInterval)}, true as rotated, ${msUntil(db, touchInterval)}
+      from rotated_tokens r join sessions s on s.id = r.session_id
+     where r.token_hash = ${tokenHash}
+    limit 1`
+  return row
+}
+
+const msUntil = (db: Db, touchInterval: number) => db`
+  (extract(epoch from least(s.expires_at, s.idle_expires_at) - now()) * 1000)::float8 as ms_until_end,
+  (extract(epoch from s.last_seen_at + make_interval(secs => ${touchInterval}) - now()) * 1000)::float8 as ms_until_touch_due`
+
+export async function findById(db: Db, id: string, opts: { forUpdate?: boolean } = {}): Promise<JudgedRow | undefined> {
+  const [row] = await db<JudgedRow[]>`
+    select s.*, ${judge(db)} from sessions s where s.id = ${id} ${opts.forUpdate ? db`for update` : db``}`
+  return row
+}
+
+export async function touch(db: Db, id: string): Promise<SessionRow | undefined> {
+  const [row] = await db<SessionRow[]>`
+    update sessions s
+       set last_seen_at = now(), idle_expires_at = now() + make_interval(secs => s.idle_timeout)
+     where s.id = ${id} and ${isActive(db)}
+    returning *`
+  return row
+}
+
+// Conditional on the old hash: of many concurrent rotations of one token, exactly one matches.
+export async function replaceToken(db: Db, oldHash: Buffer, newHash: Buffer): Promise<SessionRow | undefined> {
+  const [row] = await db<SessionRow[]>`
+    update sessions s
+       set token_hash = ${newHash}, last_seen_at = now(), idle_expires_at = now() + make_interval(secs => s.idle_timeout)
+     where s.token_hash = ${oldHash} and ${isActive(db)}
+    returning *`
+  return row
+}
+
+export async function insertRotatedToken(db: Db, tokenHash: Buffer, sessionId: string): Promise<void> {
+  await db`insert into rotated_tokens (token_hash, session_id) values (${tokenHash}, ${sessionId})`
+}
+
+export async function revokeByTokenHash(db: Db, tokenHash: Buffer, reason: string): Promise<SessionRow | undefined> {
+  const [row] = await db<SessionRow[]>`
+    update sessions s set revoked_at = now(), revoke_reason = ${reason}
+     where s.token_hash = ${tokenHash} and ${isActive(db)}
+    returning *`
+  return row
+}
+
+export async function revokeById(db: Db, id: string, reason: string): Promise<SessionRow | undefined> {
+  const [row] = await db<SessionRow[]>`
+    update sessions s set revoked_at = now(), revoke_reason = ${reason}
+     where s.id = ${id} and ${isActive(db)}
+    returning *`
+  return row
+}
+
+export async function revokeUserSessions(db: Db, userId: string, exceptId: string | undefined, reason: string): Promise<SessionRow[]> {
+  return db<SessionRow[]>`
+    update sessions s set revoked_at = now(), revoke_reason = ${reason}
+     where s.user_id = ${userId} and ${isActive(db)}
+       ${exceptId === undefined ? db`` : db`and s.id <> ${exceptId}`}
+    returning *`
+}
+
+// Serialises every limit decision for one user; the two-key form keeps it apart from single-key locks (migrations, prune).
+export async function lockUser(db: Db, userId: string): Promise<void> {
+  await db`select pg_advisory_xact_lock(1, hashtext(${userId}))`
+}
+
+export async function countActiveForUser(db: Db, userId: string, policy: string): Promise<number> {
+  const [{ count }] = await db<{ count: number }[]>`
+    select count(*)::int as count from sessions s where s.user_id = ${userId} and s.policy = ${policy} and ${isActive(db)}`
+  return count
+}
+
+export async function revokeLeastRecentlySeen(db: Db, userId: string, policy: string, howMany: number, reason: string): Promise<SessionRow[]> {
+  return db<SessionRow[]>`
+    update sessions set revoked_at = now(), revoke_reason = ${reason}
+     where id in (
+       select s.id from sessions s
+        where s.user_id = ${userId} and s.policy = ${policy} and ${isActive(db)}
+        order by s.last_seen_at, s.created_at, s.id
+        limit ${howMany})
+    returning *`
+}
+
+export async function updateData(db: Db, id: string, data: SessionData): Promise<SessionRow> {
+  const [row] = await db<SessionRow[]>`
+    update sessions set data = ${db.json(data as never)}, version = version + 1 where id = ${id} returning *`
+  return row
+}
+
+export async function listActiveForUser(db: Db, userId: string): Promise<SessionRow[]> {
+  return db<SessionRow[]>`
+    select s.* from sessions s where s.user_id = ${userId} and ${isActive(db)}
+     order by s.created_at desc, s.id desc`
+}
+
+export interface SessionFilter {
+  userId?: string
+  policy?: string
+  state?: SessionState
+  idleFor?: number
+  createdBefore?: Date
+}
+
+function matches(db: Db, filter: SessionFilter) {
+  return db`
+    ${filter.userId === undefined ? db`` : db`and s.user_id = ${filter.userId}`}
+    ${filter.policy === undefined ? db`` : db`and s.policy = ${filter.policy}`}
+    ${filter.idleFor === undefined ? db`` : db`and s.last_seen_at <= now() - make_interval(secs => ${filter.idleFor})`}
+    ${filter.createdBefore === undefined ? db`` : db`and s.created_at < ${filter.createdBefore}`}
+    ${filter.state === undefined ? db`` : stateIs(db, filter.state)}`
+}
+
+function stateIs(db: Db, state: SessionState) {
+  switch (state) {
+    case 'active': return db`and ${isActive(db)}`
+    case 'revoked': return db`and s.revoked_at is not null`
+    case 'expired': return db`and s.revoked_at is null and now() >= s.expires_at`
+    case 'idle_timeout': return db`and s.revoked_at is null and now() < s.expires_at and now() >= s.idle_expires_at`
+  }
+}
+
+// Keyset pagination by id, newest first: ids are ULIDs, so the order follows creation and never shifts under inserts.
+export async function listSessions(db: Db, filter: SessionFilter, beforeId: string | undefined, limit: number): Promise<JudgedRow[]> {
+  return db<JudgedRow[]>`
+    select s.*, ${judge(db)} from sessions s
+     where true ${matches(db, filter)}
+       ${beforeId === undefined ? db`` : db`and s.id < ${beforeId}`}
+     order by s.id desc
+     limit ${limit}`
+}
+
+export async function revokeMatching(db: Db, filter: SessionFilter, reason: string, batchSize: number): Promise<SessionRow[]> {
+  return db<SessionRow[]>`
+    update sessions set revoked_at = now(), revoke_reason = ${reason}
+     where id in (
+       select s.id from sessions s where ${isActive(db)} ${matches(db, filter)}
+        order by s.created_at, s.id
+        limit ${batchSize}
+        for update skip locked)
+    returning *`
+}
+
+// Writes the expired / idle_timeout event of sessions that ended by time, dated when they ended, once each.
+export async function recordTimeEnded(db: Db, batchSize: number): Promise<number> {
+  const rows = await db`
+    with ended as (
+      update sessions set end_recorded = true
+       where id in (
+         select s.id from sessions s
+          where s.revoked_at is null and not s.end_recorded and least(s.expires_at, s.idle_expires_at) <= now()
+          order by least(s.expires_at, s.idle_expires_at)
+          limit ${batchSize}
+          for update skip locked)
+      returning *)
+    insert into audit_events (at, type, session_id, user_id, actor, reason, ip, user_agent)
+    select least(expires_at, idle_expires_at),
+           case when expires_at <= idle_expires_at then 'expired' else 'idle_timeout' end,
+           id, user_id, 'system', null, ip, user_agent
+      from ended
+    returning id`
+  return rows.length
+}
+
+// Ended sessions (revoked, or past a deadline) whose end lies more than `retention` seconds back; never an active one.
+export async function deleteEndedBefore(db: Db, retention: number, batchSize: number): Promise<number> {
+  const rows = await db`
+    delete from sessions where id in (
+      select s.id from sessions s
+       where coalesce(s.revoked_at, least(s.expires_at, s.idle_expires_at)) < now() - make_interval(secs => ${retention})
+         and (s.revoked_at is not null or s.end_recorded)
+       limit ${batchSize}
+       for update skip locked)
+    returning id`
+  return rows.length
+}

@@ -1,0 +1,56 @@
+// A fresh, migrated database per test file on the server named by DATABASE_URL, dropped when the file ends.
+import { randomBytes } from 'node:crypto'
+import postgres from 'postgres'
+import { connect, type Sql } from '../../src/db.js'
+import { migrate } from '../../src/migrate.js'
+
+type Tap = { teardown(fn: () => unknown): void }
+
+export function serverUrl(): string {
+  const url = process.env.DATABASE_URL
+  if (url === undefined || url === '') {
+    throw new Error('DATABASE_URL is not set: run the suite with `npm test` (it starts an embedded database) or set DATABASE_URL')
+  }
+  return url
+}
+
+export function databaseUrl(name: string): string {
+  const url = new URL(serverUrl())
+  url.pathname = `/${name}`
+  return url.toString()
+}
+
+export const POOL = { databasePoolMax: 10, databaseConnectTimeout: 5, databaseStatementTimeoutMs: 5000 }
+
+// Creates an empty database and returns its name; the caller migrates (or not).
+export async function createDatabase(t: Tap): Promise<string> {
+  const name = `t_${randomBytes(6).toString('hex')}`
+  const admin = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+  await admin.unsafe(`create database ${name}`)
+  await admin.end()
+  t.teardown(async () => {
+    const dropper = postgres(serverUrl(), { max: 1, onnotice: () => {} })
+    await dropper.unsafe(`drop database if exists ${name} with (force)`)
+    await dropper.end()
+  })
+  return name
+}
+
+export async function freshDatabase(t: Tap): Promise<{ name: string; url: string; sql: Sql }> {
+  const name = await createDatabase(t)
+  const url = databaseUrl(name)
+  const sql = connect(url, POOL)
+  await migrate(sql)
+  return { name, url, sql }
+}
+
+// Moves a session back in time in the database, as if `seconds` had passed since its last activity and creation.
+export async function ageSession(sql: Sql, id: string, { seconds }: { seconds: number }): Promise<void> {
+  await sql`
+    update sessions set
+      created_at = created_at - make_interval(secs => ${seconds}),
+      last_seen_at = last_seen_at - make_interval(secs => ${seconds}),
+      idle_expires_at = idle_expires_at - make_interval(secs => ${seconds}),
+      expires_at = expires_at - make_interval(secs => ${seconds})
+    where id = ${id}`
+}
