@@ -84,35 +84,33 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
     checkDataShape(data)
     checkDataSize(data as Json)
     const token = newToken()
+    const newRow: store.NewSessionRow = {
+      id: newSessionId(),
+      tokenHash: hashToken(token),
+      userId: input.userId,
+      policy: policy.name,
+      data,
+      idleTimeout: policy.idleTimeout,
+      absoluteTimeout: policy.absoluteTimeout,
+      ip: input.ip ?? null,
+      userAgent: input.userAgent ?? null,
+    }
     const evictedIds: string[] = []
-    const row = await sql.begin(async (tx) => {
-      if (policy.maxPerUser > 0) {
-        await store.lockUser(tx, input.userId)
-        const active = await store.countActiveForUser(tx, input.userId, policy.name)
-        if (active >= policy.maxPerUser) {
-          if (policy.onLimit === 'reject') throw sessionLimit(policy.maxPerUser)
-          const evicted = await store.revokeLeastRecentlySeen(tx, input.userId, policy.name, active - policy.maxPerUser + 1, DEFAULT_REVOKE_REASON.limit)
-          await audit.insertEvents(tx, evicted.map((old) => eventFor('limit_evicted', old, actor, DEFAULT_REVOKE_REASON.limit)))
-          await notifyChanged(tx, evicted.map((old) => old.id))
-          evictedIds.push(...evicted.map((old) => old.id))
-          metrics.sessionsEvicted.inc({ policy: policy.name }, evicted.length)
-        }
+    // Without a per-user limit there is nothing to decide under a lock: one statement is the whole transaction.
+    const row = policy.maxPerUser === 0 ? await store.insertSessionWithEvent(sql, newRow, actor.name) : await sql.begin(async (tx) => {
+      await store.lockUser(tx, input.userId)
+      const active = await store.countActiveForUser(tx, input.userId, policy.name)
+      if (active >= policy.maxPerUser) {
+        if (policy.onLimit === 'reject') throw sessionLimit(policy.maxPerUser)
+        const evicted = await store.revokeLeastRecentlySeen(tx, input.userId, policy.name, active - policy.maxPerUser + 1, DEFAULT_REVOKE_REASON.limit)
+        await audit.insertEvents(tx, evicted.map((old) => eventFor('limit_evicted', old, actor, DEFAULT_REVOKE_REASON.limit)))
+        await notifyChanged(tx, evicted.map((old) => old.id))
+        evictedIds.push(...evicted.map((old) => old.id))
       }
-      const created = await store.insertSession(tx, {
-        id: newSessionId(),
-        tokenHash: hashToken(token),
-        userId: input.userId,
-        policy: policy.name,
-        data,
-        idleTimeout: policy.idleTimeout,
-        absoluteTimeout: policy.absoluteTimeout,
-        ip: input.ip ?? null,
-        userAgent: input.userAgent ?? null,
-      })
-      await audit.insertEvents(tx, [eventFor('created', created, actor)])
-      return created
+      return store.insertSessionWithEvent(tx, newRow, actor.name)
     })
     forgetLocally(evictedIds)
+    if (evictedIds.length > 0) metrics.sessionsEvicted.inc({ policy: policy.name }, evictedIds.length)
     metrics.sessionsCreated.inc({ policy: policy.name })
     return { token, row }
   }
@@ -129,7 +127,12 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
     const epoch = cache?.readEpoch() ?? 0
     const found = await findJudged(tokenHash)
     let row: SessionRow = found
-    let times = { msUntilEnd: found.ms_until_end, msUntilTouchDue: found.ms_until_touch_due }
+    // Measured against the database's clock; a millisecond less covers the microseconds that Date drops.
+    const dbNow = found.db_now.getTime()
+    let times = {
+      msUntilEnd: Math.min(found.expires_at.getTime(), found.idle_expires_at.getTime()) - dbNow - 1,
+      msUntilTouchDue: found.last_seen_at.getTime() + config.touchInterval * 1000 - dbNow - 1,
+    }
     if (opts.touch && found.touch_due) {
       row = await touchActive(found.id)
       // Both deadlines of the touched row are measured from its new lastSeenAt, which is the database's now().

@@ -14,6 +14,11 @@ export interface NewSessionRow {
   userAgent: string | null
 }
 
+// What a SessionRow holds; never the token hash.
+const sessionColumns = (db: Db) => db`
+  s.id, s.user_id, s.policy, s.data, s.version, s.created_at, s.last_seen_at, s.idle_expires_at, s.expires_at,
+  s.ip, s.user_agent, s.revoked_at, s.revoke_reason`
+
 // The database's verdict on a row; the absolute lifetime wins over the idle timeout when both are over.
 const judge = (db: Db, touchInterval = 0) => db`
   case
@@ -26,42 +31,46 @@ const judge = (db: Db, touchInterval = 0) => db`
 
 const isActive = (db: Db) => db`s.revoked_at is null and now() < s.expires_at and now() < s.idle_expires_at`
 
-export async function insertSession(db: Db, row: NewSessionRow): Promise<SessionRow> {
+// The session and its "created" audit event in one statement: atomic without BEGIN/COMMIT, one round trip.
+export async function insertSessionWithEvent(db: Db, row: NewSessionRow, actor: string): Promise<SessionRow> {
   const [inserted] = await db<SessionRow[]>`
-    insert into sessions (id, token_hash, user_id, policy, data, idle_timeout, idle_expires_at, expires_at, ip, user_agent)
-    values (
-      ${row.id}, ${row.tokenHash}, ${row.userId}, ${row.policy}, ${db.json(row.data as never)}, ${row.idleTimeout},
-      now() + make_interval(secs => ${row.idleTimeout}),
-      now() + make_interval(secs => ${row.absoluteTimeout}),
-      ${row.ip}, ${row.userAgent}
+    with s as (
+      insert into sessions (id, token_hash, user_id, policy, data, idle_timeout, idle_expires_at, expires_at, ip, user_agent)
+      values (
+        ${row.id}, ${row.tokenHash}, ${row.userId}, ${row.policy}, ${db.json(row.data as never)}, ${row.idleTimeout},
+        now() + make_interval(secs => ${row.idleTimeout}),
+        now() + make_interval(secs => ${row.absoluteTimeout}),
+        ${row.ip}, ${row.userAgent}
+      )
+      returning *
+    ), created_event as (
+      insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
+      select 'created', s.id, s.user_id, ${actor}, null, s.ip, s.user_agent from s
     )
-    returning *`
+    select ${sessionColumns(db)} from s`
   return inserted
 }
 
 export interface TokenLookup extends JudgedRow {
   // A token that a rotation replaced.
   rotated: boolean
-  // Database-clock durations for the node cache: until the session's first deadline, and until a touch is due.
-  ms_until_end: number
-  ms_until_touch_due: number
+  // The database's now(), from which the node cache measures how long it may keep the row.
+  db_now: Date
 }
 
-// One indexed read: the current token, or else a token that a rotation replaced.
+// The hot path: one read of the unique token index. Only a token found nowhere there is looked for among rotated tokens,
+// so a current token never opens rotated_tokens.
 export async function findByTokenHash(db: Db, tokenHash: Buffer, touchInterval: number): Promise<TokenLookup | undefined> {
-  const [row] = await db<TokenLookup[]>`
-    select s.*, ${judge(db, touchInterval)}, false as rotated, ${msUntil(db, touchInterval)} from sessions s where s.token_hash = ${tokenHash}
-    union all
-    select s.*, ${judge(db, touchInterval)}, true as rotated, ${msUntil(db, touchInterval)}
+  const [current] = await db<TokenLookup[]>`
+    select ${sessionColumns(db)}, ${judge(db, touchInterval)}, false as rotated, now() as db_now
+      from sessions s where s.token_hash = ${tokenHash}`
+  if (current !== undefined) return current
+  const [replaced] = await db<TokenLookup[]>`
+    select ${sessionColumns(db)}, ${judge(db, touchInterval)}, true as rotated, now() as db_now
       from rotated_tokens r join sessions s on s.id = r.session_id
-     where r.token_hash = ${tokenHash}
-    limit 1`
-  return row
+     where r.token_hash = ${tokenHash}`
+  return replaced
 }
-
-const msUntil = (db: Db, touchInterval: number) => db`
-  (extract(epoch from least(s.expires_at, s.idle_expires_at) - now()) * 1000)::float8 as ms_until_end,
-  (extract(epoch from s.last_seen_at + make_interval(secs => ${touchInterval}) - now()) * 1000)::float8 as ms_until_touch_due`
 
 export async function findById(db: Db, id: string, opts: { forUpdate?: boolean } = {}): Promise<JudgedRow | undefined> {
   const [row] = await db<JudgedRow[]>`
@@ -74,7 +83,7 @@ export async function touch(db: Db, id: string): Promise<SessionRow | undefined>
     update sessions s
        set last_seen_at = now(), idle_expires_at = now() + make_interval(secs => s.idle_timeout)
      where s.id = ${id} and ${isActive(db)}
-    returning *`
+    returning ${sessionColumns(db)}`
   return row
 }
 

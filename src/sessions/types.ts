@@ -4,14 +4,13 @@ import type { Session, SessionData, SessionState } from '../client/types.js'
 // The public shapes are the contract's wire types, defined once in src/client/types.ts.
 export type { Session, SessionData, SessionState, SessionStatus } from '../client/types.js'
 
+// The columns every session query returns (never the token hash).
 export interface SessionRow {
   id: string
-  token_hash: Buffer
   user_id: string
   policy: string
   data: SessionData
   version: number
-  idle_timeout: number
   created_at: Date
   last_seen_at: Date
   idle_expires_at: Date
@@ -20,7 +19,6 @@ export interface SessionRow {
   user_agent: string | null
   revoked_at: Date | null
   revoke_reason: string | null
-  end_recorded: boolean
 }
 
 // A row read together with the database's verdict on it, so no node clock decides.
