@@ -31,6 +31,9 @@ const USAGE = `usage: npm run bench -- [options]
   --only A,B        run only these scenarios (ratios needing a missing one are left out): ${'{names}'}
   --diagnostics     also run the diagnostic scenarios (diag-*), which split the gap between ceiling 2 and validate
   --cpu-prof        write a V8 CPU profile of every server process to bench-profiles/ and print its top frames
+  --revocation-trials N
+                    after the scenarios, revoke N sessions on one cache-on node and time until a second cache-on node
+                    refuses each (default 1000; 0 skips)
   --max-minutes M   abort (and clean up) a run that takes longer than this (default: estimated from the options)
   -h, --help
 
@@ -51,6 +54,7 @@ function parseOptions(argv) {
       'cpu-prof': { type: 'boolean', default: false },
       diagnostics: { type: 'boolean', default: false },
       'max-minutes': { type: 'string' },
+      'revocation-trials': { type: 'string', default: '1000' },
       help: { type: 'boolean', short: 'h', default: false },
     },
     strict: true,
@@ -79,10 +83,11 @@ function parseOptions(argv) {
     only,
     cpuProf: values['cpu-prof'],
     diagnostics: values.diagnostics,
+    revocationTrials: int('revocation-trials', 0, 100_000),
   }
   const scenarios = selectScenarios(options)
   // Fill, vacuum and index builds take about half a minute per million rows here; each scenario its time plus start-up and warm-ups.
-  const estimate = 5 + (options.rows / 1e6) * 2 + options.rounds * scenarios.length * (options.duration + options.warmup + 40) / 60
+  const estimate = 5 + (options.rows / 1e6) * 2 + options.rounds * scenarios.length * (options.duration + options.warmup + 40) / 60 + options.revocationTrials / 1000
   options.maxMinutes = values['max-minutes'] === undefined ? Math.ceil(estimate * 1.5) : int('max-minutes', 1, 600)
   return options
 }
@@ -568,6 +573,70 @@ function areaOf(url, functionName) {
   return url
 }
 
+// ------------------------------------------------------------------------------------------------ revocation across nodes
+
+// Two service nodes with the cache on, one database. Each trial caches a fresh session on node B (two validates, the
+// second a cache hit), revokes it through node A, and from A's answer on validates on B until B refuses it.
+async function revocationTrials(ctx, trials) {
+  const settings = { databaseUrl: ctx.url, secret: ctx.secret, env: { API_KEYS: ctx.apiKeys, SESSION_CACHE_TTL: '30', SESSION_TOUCH_INTERVAL: '3600' } }
+  const nodeA = await startServer('service', settings, [])
+  const nodeB = await startServer('service', settings, [])
+  const baseA = `http://127.0.0.1:${nodeA.port}`
+  const baseB = `http://127.0.0.1:${nodeB.port}`
+  const call = async (base, verb, token) => {
+    const res = await fetch(`${base}/v1/sessions/${verb}`, { method: 'POST', headers: { ...json, authorization: ctx.bearer }, body: JSON.stringify({ token }) })
+    await res.arrayBuffer()
+    return res.status
+  }
+  try {
+    // The cache is used only once the node's change feed listens.
+    for (const base of [baseA, baseB]) {
+      const deadline = Date.now() + 15_000
+      while (!(await (await fetch(`${base}/metrics`)).text()).includes('session_cache_trusted 1')) {
+        if (Date.now() > deadline) throw new Error('revocation trials: a node\'s change feed did not start listening within 15 s')
+        await sleep(50)
+      }
+    }
+    const hitsBefore = (await cacheCounts(baseB)).hits
+    const delays = []
+    let staleAnswers = 0
+    for (let trial = 0; trial < trials; trial++) {
+      const token = tokenOf(ctx.nextToRevoke())
+      for (let i = 0; i < 2; i++) {
+        const status = await call(baseB, 'validate', token)
+        if (status !== 200) throw new Error(`revocation trial ${trial}: validating a fresh session on node B answered ${status}`)
+      }
+      const revoked = await call(baseA, 'revoke', token)
+      if (revoked !== 204) throw new Error(`revocation trial ${trial}: revoke on node A answered ${revoked}`)
+      const answeredAt = performance.now()
+      for (;;) {
+        const status = await call(baseB, 'validate', token)
+        if (status === 401) break
+        if (status !== 200) throw new Error(`revocation trial ${trial}: validate on node B answered ${status}`)
+        staleAnswers++
+        if (performance.now() - answeredAt > 60_000) throw new Error(`revocation trial ${trial}: node B still accepted the token a minute after the revoke`)
+      }
+      delays.push(performance.now() - answeredAt)
+    }
+    const cacheHits = (await cacheCounts(baseB)).hits - hitsBefore
+    delays.sort((a, b) => a - b)
+    const round = (x) => Math.round(x * 100) / 100
+    return {
+      trials,
+      // B's cache hits during the trials: at least one per trial (the second validate), so the cache really held the session.
+      cacheHitsOnNodeB: cacheHits,
+      staleAnswers,
+      withinMs100: delays.filter((d) => d <= 100).length,
+      p50Ms: round(percentile(delays, 50)),
+      p99Ms: round(percentile(delays, 99)),
+      maxMs: round(delays.at(-1)),
+    }
+  } finally {
+    await nodeA.stop()
+    await nodeB.stop()
+  }
+}
+
 // ------------------------------------------------------------------------------------------------ run
 
 async function runScenario(scenario, ctx, options) {
@@ -797,6 +866,12 @@ async function main() {
    }
   }
   const results = Object.fromEntries(Object.entries(runs).map(([name, list]) => [name, aggregate(list)]))
+  let revocation
+  if (options.revocationTrials > 0) {
+    log(`\n▶ revocation across nodes: ${options.revocationTrials} trials, two nodes with SESSION_CACHE_TTL=30`)
+    revocation = await revocationTrials(ctx, options.revocationTrials)
+    log(`  refused by the second node after p50 ${revocation.p50Ms} ms, p99 ${revocation.p99Ms} ms, max ${revocation.maxMs} ms from the revoke's answer; ${revocation.staleAnswers} validates answered 200 meanwhile; ${revocation.cacheHitsOnNodeB} cache hits on that node`)
+  }
 
   log(`\nResults${options.rounds > 1 ? ` (medians of ${options.rounds} rounds)` : ''}: p50/p99 of 2xx answers; rows written/req: inserts + updates of the sessions table per request (pg_stat_user_tables);`)
   log('CPU µs/req: CPU time per request of the server process, Postgres, the load generator, and every other process on the machine meanwhile\n')
@@ -805,6 +880,10 @@ async function main() {
     const value = ratioOf(results, t)
     return { name: t.name, value, target: `${t.op} ${t.target}`, met: value === null ? null : t.op === '>=' ? value >= t.target : value <= t.target }
   })
+  if (revocation !== undefined) {
+    const share = revocation.withinMs100 / revocation.trials
+    targets.push({ name: `revocation refused by a second node within 100 ms, share of ${revocation.trials} trials`, value: Math.round(share * 1000) / 1000, target: '>= 0.99', met: share >= 0.99 })
+  }
   const info = INFO_RATIOS.map((t) => ({ name: t.name, value: ratioOf(results, t) }))
   log('\nTargets (ratios within this run)\n')
   for (const t of targets) log(`  ${t.met === null ? 'n/a   ' : t.met ? 'MET   ' : 'MISSED'}  ${t.name}: ${t.value ?? '-'} (target ${t.target})`)
@@ -816,11 +895,12 @@ async function main() {
     startedAt: startedAt.toISOString(),
     finishedAt: new Date().toISOString(),
     machine: { cpus: os.cpus().length, model: os.cpus()[0]?.model, memoryGiB: Math.round(os.totalmem() / 2 ** 30), loadAverageAtStart: os.loadavg(), node: process.version, postgres: version, database: embedded ? 'embedded (temporary)' : 'DATABASE_URL server' },
-    options: { rows: options.rows, connections: options.connections, duration: options.duration, warmup: options.warmup, rounds: options.rounds, only: options.only ?? null, diagnostics: options.diagnostics, cpuProf: options.cpuProf },
+    options: { rows: options.rows, connections: options.connections, duration: options.duration, warmup: options.warmup, rounds: options.rounds, only: options.only ?? null, diagnostics: options.diagnostics, cpuProf: options.cpuProf, revocationTrials: options.revocationTrials },
     fill,
     scenarios: results,
     targets,
     ratios: info,
+    revocation: revocation ?? null,
   }
   fs.writeFileSync(options.json, `${JSON.stringify(report, null, 2)}\n`)
   log(`\nall figures: ${path.relative(process.cwd(), options.json) || options.json}`)

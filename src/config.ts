@@ -248,7 +248,7 @@ export function loadConfig(env: Env): Config {
     policies: loadPolicies(env),
     touchInterval: readInteger(env, 'SESSION_TOUCH_INTERVAL', 60, 0, 86400),
     cacheTtl: readInteger(env, 'SESSION_CACHE_TTL', 0, 0, 300),
-    cacheMaxEntries: readInteger(env, 'SESSION_CACHE_MAX_ENTRIES', 100000, 1, 10_000_000),
+    cacheMaxEntries: readInteger(env, 'SESSION_CACHE_MAX_ENTRIES', 20000, 1, 10_000_000),
     retention: readInteger(env, 'SESSION_RETENTION', 2592000, 0, MAX_SECONDS),
     pruneCron: loadCron(env),
     cookie: loadCookie(env),

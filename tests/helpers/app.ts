@@ -4,7 +4,7 @@ import pino from 'pino'
 import { loadConfig, type Config } from '../../src/config.js'
 import { connect, type Sql } from '../../src/db.js'
 import { buildServer } from '../../src/server.js'
-import { freshDatabase, POOL } from './db.js'
+import { freshDatabase, TEST_POOL } from './db.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 
@@ -30,7 +30,7 @@ export async function setup(t: Tap, env: Record<string, string> = {}): Promise<T
   await migrator.end()
   const { app, config } = await buildNode(t, url, env)
   // A second pool for the test's own reads and time travel, so assertions never share the app's pool.
-  const sql = connect(url, POOL)
+  const sql = connect(url, TEST_POOL)
   t.teardown(() => sql.end({ timeout: 5 }))
   return { app, sql, config, url }
 }

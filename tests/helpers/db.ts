@@ -21,6 +21,9 @@ export function databaseUrl(name: string): string {
 }
 
 export const POOL = { databasePoolMax: 10, databaseConnectTimeout: 5, databaseStatementTimeoutMs: 5000 }
+// The tests' own connections (set-up fills of 100,000 rows, assertions) are not service work: on a busy machine a fill
+// may take longer than the service's statement timeout.
+export const TEST_POOL = { ...POOL, databaseStatementTimeoutMs: 120_000 }
 
 // Creates an empty database and returns its name; the caller migrates (or not).
 export async function createDatabase(t: Tap): Promise<string> {
@@ -39,7 +42,7 @@ export async function createDatabase(t: Tap): Promise<string> {
 export async function freshDatabase(t: Tap): Promise<{ name: string; url: string; sql: Sql }> {
   const name = await createDatabase(t)
   const url = databaseUrl(name)
-  const sql = connect(url, POOL)
+  const sql = connect(url, TEST_POOL)
   await migrate(sql)
   return { name, url, sql }
 }
