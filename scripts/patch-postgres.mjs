@@ -1,5 +1,5 @@
-// postinstall: two fixes to postgres.js 3.4.9 for a database that goes away (restart, failover, pg_terminate_backend),
-// found by tests/faults/db-restart.test.ts; both are upstream issues with fixes proposed but not released.
+// postinstall: fixes to postgres.js 3.4.9 for a database that goes away (restart, failover, pg_terminate_backend),
+// found by tests/faults/db-restart.test.ts; all are upstream issues with fixes proposed but not released.
 //
 // 1. A small write deferred with setImmediate can run after the socket was set to null, throwing
 //    `TypeError: Cannot read properties of null (reading 'write')` outside any query: the process dies
@@ -10,41 +10,72 @@
 // 3. The array-type query that starts each new connection (fetch_types) is not awaited: when the connection fails
 //    under it, its rejection is unhandled and ends the process (#1223). The connection's error path already settles
 //    the waiting query, so that rejection is dropped.
+// 4. A socket error (ECONNRESET when the backend is terminated as a query is written) rejects the query in flight but
+//    leaves it as the connection's current query: after the reconnect every new query queues behind that dead one and
+//    its promise never settles, so the request holding it hangs (#1097, #1130; PR #1142). errored() now clears it.
 //
-// Idempotent; fails loudly if the driver's code is not the code it was written for.
+// Each fix is applied once (a file already carrying it is left alone); the script fails loudly if the driver's code is
+// not the code it was written for.
 import { readFileSync, writeFileSync, existsSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const pkgDir = path.join(root, 'node_modules', 'postgres')
-const MARKER = 'session-service patch v3: closed-socket write guard'
 const VERSION = '3.4.9'
 
-const NEXT_WRITE = '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)\n'
-const GUARDED = `  function nextWrite(fn) {
-    // ${MARKER} (porsager/postgres#1208, #1223)
+// tests/faults/db-restart.test.ts looks for these markers to know the fixes are in place.
+const MARKERS = ['session-service patch v3: closed-socket write guard', 'session-service patch v4: errored clears the query']
+
+const FIXES = [
+  {
+    name: 'closed-socket write guard',
+    from: '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)\n',
+    to: `  function nextWrite(fn) {
+    // ${MARKERS[0]} (porsager/postgres#1208, #1223)
     if (!socket) {
       chunk = nextWriteTimer = null
       error(Errors.connection('CONNECTION_CLOSED', options))
       return false
     }
     const x = socket.write(chunk, fn)
-`
-const FETCH_TYPES = '        return fetchArrayTypes()\n'
-const FETCH_TYPES_CAUGHT = '        return fetchArrayTypes().catch(() => { /* settled by the connection error path */ })\n'
-const TEARDOWN = '    clearImmediate(nextWriteTimer)\n'
-const RESET = '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = errorResponse = null\n'
+`,
+    count: 1,
+  },
+  {
+    name: 'fetch_types rejection handled',
+    from: '        return fetchArrayTypes()\n',
+    to: '        return fetchArrayTypes().catch(() => { /* settled by the connection error path */ })\n',
+    count: 1,
+  },
+  {
+    name: 'teardown resets write and error state',
+    from: '    clearImmediate(nextWriteTimer)\n',
+    to: '    clearImmediate(nextWriteTimer)\n    chunk = nextWriteTimer = errorResponse = null\n',
+    count: 2,
+  },
+  {
+    name: 'errored clears the query',
+    from: '    query && queryError(query, err)\n',
+    to: `    // ${MARKERS[1]} (porsager/postgres#1142)\n    query && (queryError(query, err), query = null)\n`,
+    count: 1,
+  },
+]
 
 function patch(file) {
-  const source = readFileSync(file, 'utf8')
-  if (source.includes(MARKER)) return 'already patched'
-  const teardowns = source.split(TEARDOWN).length - 1
-  if (!source.includes(NEXT_WRITE) || teardowns !== 2 || source.split(FETCH_TYPES).length !== 2) {
-    throw new Error(`${file} does not contain the code this patch was written for (postgres ${VERSION}); review scripts/patch-postgres.mjs`)
+  let source = readFileSync(file, 'utf8')
+  const applied = []
+  for (const fix of FIXES) {
+    if (source.includes(fix.to)) continue
+    const found = source.split(fix.from).length - 1
+    if (found !== fix.count) {
+      throw new Error(`${file} does not contain the code the fix "${fix.name}" was written for (postgres ${VERSION}); review scripts/patch-postgres.mjs`)
+    }
+    source = source.split(fix.from).join(fix.to)
+    applied.push(fix.name)
   }
-  writeFileSync(file, source.replace(NEXT_WRITE, GUARDED).replace(FETCH_TYPES, FETCH_TYPES_CAUGHT).split(TEARDOWN).join(RESET))
-  return 'patched'
+  if (applied.length > 0) writeFileSync(file, source)
+  return applied.length === 0 ? 'already patched' : `patched: ${applied.join(', ')}`
 }
 
 if (!existsSync(pkgDir)) {

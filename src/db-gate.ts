@@ -10,6 +10,10 @@ export interface DbGateOptions {
   queueMax: number
   // How long a request may wait for a slot before it is refused.
   queueTimeoutMs: number
+  // How long an admitted handler may run before its caller gets a 503 anyway. Statement timeouts bound the database's
+  // side; this bounds the driver's, should a query promise never settle. The slot stays taken until the handler settles,
+  // so the pool is never oversubscribed. Undefined: no bound (tests of the gate alone).
+  settleTimeoutMs?: number
 }
 
 export interface DbGate {
@@ -28,7 +32,7 @@ interface Waiter {
 
 const busy = () => unavailable('the database is busy; retry shortly')
 
-export function createDbGate({ slots, queueMax, queueTimeoutMs }: DbGateOptions): DbGate {
+export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs }: DbGateOptions): DbGate {
   let running = 0
   const queue: Waiter[] = []
 
@@ -70,10 +74,20 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs }: DbGateOptions)
     const handler = route.handler
     route.handler = async function gated(this: unknown, req, reply) {
       const release = await acquire()
+      const work = (async () => handler.call(this as never, req, reply))()
+      void work.then(release, release)
+      if (settleTimeoutMs === undefined) return work
+      let timer: NodeJS.Timeout | undefined
+      const overdue = new Promise<never>((_resolve, reject) => {
+        timer = setTimeout(() => {
+          req.log.error({ route: route.url, settleTimeoutMs }, 'database work did not settle in time: answering 503, its slot stays taken until it does')
+          reject(unavailable('the database did not answer in time; retry shortly'))
+        }, settleTimeoutMs)
+      })
       try {
-        return await handler.call(this as never, req, reply)
+        return await Promise.race([work, overdue])
       } finally {
-        release()
+        clearTimeout(timer)
       }
     }
   }

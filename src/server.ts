@@ -172,7 +172,13 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
 
   // Each /v1 handler does its database work holding one of DATABASE_POOL_MAX slots; a request that cannot get one within
   // DATABASE_QUEUE_TIMEOUT_MS (or finds DATABASE_QUEUE_MAX already waiting) is a 503. Health, metrics and the contract stay outside.
-  const gate = createDbGate({ slots: config.databasePoolMax, queueMax: config.databaseQueueMax, queueTimeoutMs: config.databaseQueueTimeoutMs })
+  const gate = createDbGate({
+    slots: config.databasePoolMax,
+    queueMax: config.databaseQueueMax,
+    queueTimeoutMs: config.databaseQueueTimeoutMs,
+    // A handler runs a few statements, each ended by statement_timeout: past twice that, something below the database hangs.
+    settleTimeoutMs: config.databaseStatementTimeoutMs * 2,
+  })
   app.addHook('onRoute', (route) => {
     // A long-poll waits for seconds between short reads: holding a slot all that time would starve every other request.
     const longPoll = (route.config as { longPoll?: boolean } | undefined)?.longPoll === true

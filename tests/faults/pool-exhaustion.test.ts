@@ -1,12 +1,12 @@
 // Pool exhaustion and a slow database: a bounded wait for a database slot, then 503 unavailable; a stuck statement ends at statement_timeout.
-import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
+import Fastify, { type FastifyInstance, type LightMyRequestResponse } from 'fastify'
 import pino from 'pino'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { connect, type Sql } from '../../src/db.js'
 import { createDbGate } from '../../src/db-gate.js'
-import { AppError } from '../../src/errors.js'
+import { AppError, createErrorHandler } from '../../src/errors.js'
 import { buildServer } from '../../src/server.js'
 import { BASE_ENV, call } from '../helpers/app.js'
 import { freshDatabase } from '../helpers/db.js'
@@ -109,6 +109,29 @@ t.test('the gate: FIFO hand-over, a bounded queue, a bounded wait, idempotent re
   const only = await none.acquire()
   t.ok(await none.acquire().then(() => false, () => true), 'DATABASE_QUEUE_TIMEOUT_MS=0: no waiting at all')
   only()
+})
+
+t.test('the gate: a handler whose database call never settles answers 503 after the settle bound and keeps its slot', async (t) => {
+  const gate = createDbGate({ slots: 1, queueMax: 1, queueTimeoutMs: 50, settleTimeoutMs: 150 })
+  const app = Fastify({ logger: false })
+  app.setErrorHandler(createErrorHandler(() => {}))
+  app.addHook('onRoute', (route) => gate.wrap(route))
+  let finish: (value: unknown) => void = () => {}
+  const stuck = new Promise((resolve) => { finish = resolve })
+  app.get('/stuck', async () => { await stuck; return { late: true } })
+  t.teardown(() => app.close())
+  const started = Date.now()
+  const res = await app.inject({ method: 'GET', url: '/stuck' })
+  const tookMs = Date.now() - started
+  t.equal(res.statusCode, 503, res.body)
+  t.equal(res.json().error.code, 'unavailable', 'in the contract shape')
+  t.ok(tookMs >= 140 && tookMs < 2000, `answered after the bound, not never (${tookMs} ms)`)
+  t.equal(gate.running, 1, 'the slot stays taken while the call is still out')
+  const next = await app.inject({ method: 'GET', url: '/stuck' })
+  t.equal(next.statusCode, 503, 'another request finds no slot and is refused by the queue deadline')
+  finish(undefined)
+  await sleep(10)
+  t.equal(gate.running, 0, 'the slot is freed once the call settles')
 })
 
 t.test('DATABASE_POOL_MAX=2 held busy: excess requests answer 503 by the queue deadline, none waits for the pool', async (t) => {
