@@ -70,6 +70,26 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
     })
   }
 
+  // Handlers holding a slot, with when they were admitted and how to answer their caller should they not settle in time.
+  // One sweeper checks them all while any is out, instead of a timer per request on the hot path.
+  const inFlight = new Map<symbol, { admittedAt: number; giveUp(): void }>()
+  let sweeper: NodeJS.Timeout | undefined
+
+  function sweep(limitMs: number): void {
+    const now = performance.now()
+    for (const [id, handler] of inFlight) {
+      if (now - handler.admittedAt < limitMs) continue
+      inFlight.delete(id)
+      handler.giveUp()
+    }
+    if (inFlight.size === 0) sweeper = stopSweeper()
+  }
+
+  function stopSweeper(): undefined {
+    clearInterval(sweeper)
+    return undefined
+  }
+
   function wrap(route: RouteOptions): void {
     const handler = route.handler
     route.handler = async function gated(this: unknown, req, reply) {
@@ -77,17 +97,21 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
       const work = (async () => handler.call(this as never, req, reply))()
       void work.then(release, release)
       if (settleTimeoutMs === undefined) return work
-      let timer: NodeJS.Timeout | undefined
+      const id = Symbol('in flight')
       const overdue = new Promise<never>((_resolve, reject) => {
-        timer = setTimeout(() => {
-          req.log.error({ route: route.url, settleTimeoutMs }, 'database work did not settle in time: answering 503, its slot stays taken until it does')
-          reject(unavailable('the database did not answer in time; retry shortly'))
-        }, settleTimeoutMs)
+        inFlight.set(id, {
+          admittedAt: performance.now(),
+          giveUp() {
+            req.log.error({ route: route.url, settleTimeoutMs }, 'database work did not settle in time: answering 503, its slot stays taken until it does')
+            reject(unavailable('the database did not answer in time; retry shortly'))
+          },
+        })
       })
+      sweeper ??= setInterval(() => sweep(settleTimeoutMs), Math.max(10, settleTimeoutMs / 10))
       try {
         return await Promise.race([work, overdue])
       } finally {
-        clearTimeout(timer)
+        inFlight.delete(id)
       }
     }
   }
