@@ -322,7 +322,8 @@ async function withoutIndexes(sql, table, keepPrimary, fill) {
   }
 }
 
-async function fillTables(sql, rows) {
+// The audit events and connect-pg-simple's table are filled only when a selected scenario writes or reads them.
+async function fillTables(sql, rows, { auditEvents, expressSessions }) {
   const started = Date.now()
   await sql`set maintenance_work_mem = '512MB'`
   await sql`set synchronous_commit = off`
@@ -335,13 +336,13 @@ async function fillTables(sql, rows) {
            '203.0.113.7', 'Mozilla/5.0 (bench)'
       from generate_series(0, ${last}) as i`))
   // Their "created" audit events, so that create and revoke insert into an audit table (and indexes) of the same size.
-  await withoutIndexes(sql, 'audit_events', true, () => sql.unsafe(`
+  if (auditEvents) await withoutIndexes(sql, 'audit_events', true, () => sql.unsafe(`
     insert into audit_events (at, type, session_id, user_id, actor, ip, user_agent)
     select now(), 'created', ${SQL_SESSION_ID('i')}, 'bench-user-' || i, 'bench', '203.0.113.7', 'Mozilla/5.0 (bench)'
       from generate_series(0, ${last}) as i`))
   // connect-pg-simple's own table (its table.sql), with the same number of sessions as express-session stores them.
   await sql.unsafe(fs.readFileSync(path.join(path.dirname(require.resolve('connect-pg-simple')), 'table.sql'), 'utf8'))
-  await withoutIndexes(sql, '"session"', false, () => sql.unsafe(`
+  if (expressSessions) await withoutIndexes(sql, '"session"', false, () => sql.unsafe(`
     insert into "session" (sid, sess, expire)
     select ${SQL_SID('i')},
            json_build_object('cookie', json_build_object('originalMaxAge', null, 'expires', null, 'httpOnly', true, 'path', '/'), 'userId', 'bench-user-' || i),
@@ -822,7 +823,10 @@ async function main() {
   }
 
   log(`filling ${options.rows.toLocaleString('en')} sessions, audit events and connect-pg-simple sessions by SQL…`)
-  const fill = await fillTables(fillSql, options.rows)
+  const fill = await fillTables(fillSql, options.rows, {
+    auditEvents: scenarios.some((s) => s.name === 'create' || s.name === 'revoke'),
+    expressSessions: scenarios.some((s) => s.server === 'express-session'),
+  })
   await fillSql.end({ timeout: 5 })
   await sleep(1000)
   log(`filled in ${fill.fillSeconds} s (+ ${fill.vacuumSeconds} s vacuum, analyze and checkpoint); sessions ${mb(fill.bytes.sessions)} MB, audit_events ${mb(fill.bytes.audit_events)} MB, "session" ${mb(fill.bytes.express_sessions)} MB`)

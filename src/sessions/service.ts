@@ -178,14 +178,7 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
   async function revokeByToken(token: string, reason: string | undefined, actor: Actor): Promise<SessionRow | undefined> {
     if (!isWellFormedToken(token)) return undefined
     const finalReason = reason ?? DEFAULT_REVOKE_REASON.logout
-    const revoked = await sql.begin(async (tx) => {
-      const row = await store.revokeByTokenHash(tx, hashToken(token), finalReason)
-      if (row !== undefined) {
-        await audit.insertEvents(tx, [eventFor('revoked', row, actor, finalReason)])
-        await notifyChanged(tx, [row.id])
-      }
-      return row
-    })
+    const revoked = await store.revokeByTokenHash(sql, hashToken(token), finalReason, actor.name)
     if (revoked !== undefined) {
       forgetLocally([revoked.id])
       metrics.sessionsRevoked.inc({ reason: finalReason })

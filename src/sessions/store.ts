@@ -1,5 +1,6 @@
 // SQL for sessions and rotated tokens, one function per statement; every "still valid?" is answered by now() in the query.
 import type { Db } from '../db.js'
+import { CHANGES_CHANNEL } from './change-feed.js'
 import type { JudgedRow, SessionData, SessionRow, SessionState } from './types.js'
 
 export interface NewSessionRow {
@@ -101,11 +102,19 @@ export async function insertRotatedToken(db: Db, tokenHash: Buffer, sessionId: s
   await db`insert into rotated_tokens (token_hash, session_id) values (${tokenHash}, ${sessionId})`
 }
 
-export async function revokeByTokenHash(db: Db, tokenHash: Buffer, reason: string): Promise<SessionRow | undefined> {
+// Logout: the revocation, its audit event and the change notification in one statement (one implicit transaction, so the
+// NOTIFY is delivered only if it commits), instead of five round trips.
+export async function revokeByTokenHash(db: Db, tokenHash: Buffer, reason: string, actor: string): Promise<SessionRow | undefined> {
   const [row] = await db<SessionRow[]>`
-    update sessions s set revoked_at = now(), revoke_reason = ${reason}
-     where s.token_hash = ${tokenHash} and ${isActive(db)}
-    returning *`
+    with revoked as (
+      update sessions s set revoked_at = now(), revoke_reason = ${reason}
+       where s.token_hash = ${tokenHash} and ${isActive(db)}
+      returning s.*
+    ), revoked_event as (
+      insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
+      select 'revoked', s.id, s.user_id, ${actor}, ${reason}, s.ip, s.user_agent from revoked s
+    )
+    select ${sessionColumns(db)}, pg_notify(${CHANGES_CHANNEL}, s.id)::text as notified from revoked s`
   return row
 }
 
