@@ -822,11 +822,12 @@ async function main() {
     }
   }
 
-  log(`filling ${options.rows.toLocaleString('en')} sessions, audit events and connect-pg-simple sessions by SQL…`)
-  const fill = await fillTables(fillSql, options.rows, {
+  const tables = {
     auditEvents: scenarios.some((s) => s.name === 'create' || s.name === 'revoke'),
     expressSessions: scenarios.some((s) => s.server === 'express-session'),
-  })
+  }
+  log(`filling ${options.rows.toLocaleString('en')} rows by SQL into: sessions${tables.auditEvents ? ', audit_events' : ''}${tables.expressSessions ? ', connect-pg-simple\'s "session"' : ''}…`)
+  const fill = await fillTables(fillSql, options.rows, tables)
   await fillSql.end({ timeout: 5 })
   await sleep(1000)
   log(`filled in ${fill.fillSeconds} s (+ ${fill.vacuumSeconds} s vacuum, analyze and checkpoint); sessions ${mb(fill.bytes.sessions)} MB, audit_events ${mb(fill.bytes.audit_events)} MB, "session" ${mb(fill.bytes.express_sessions)} MB`)

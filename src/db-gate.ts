@@ -12,7 +12,8 @@ export interface DbGateOptions {
   queueTimeoutMs: number
   // How long an admitted handler may run before its caller gets a 503 anyway. Statement timeouts bound the database's
   // side; this bounds the driver's, should a query promise never settle. The slot stays taken until the handler settles,
-  // so the pool is never oversubscribed. Undefined: no bound (tests of the gate alone).
+  // so the pool is never oversubscribed. A route may set its own bound in its config (databaseTimeoutMs). Undefined: no
+  // bound (tests of the gate alone).
   settleTimeoutMs?: number
 }
 
@@ -72,13 +73,13 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
 
   // Handlers holding a slot, with when they were admitted and how to answer their caller should they not settle in time.
   // One sweeper checks them all while any is out, instead of a timer per request on the hot path.
-  const inFlight = new Map<symbol, { admittedAt: number; giveUp(): void }>()
+  const inFlight = new Map<symbol, { deadline: number; giveUp(): void }>()
   let sweeper: NodeJS.Timeout | undefined
 
-  function sweep(limitMs: number): void {
+  function sweep(): void {
     const now = performance.now()
     for (const [id, handler] of inFlight) {
-      if (now - handler.admittedAt < limitMs) continue
+      if (now < handler.deadline) continue
       inFlight.delete(id)
       handler.giveUp()
     }
@@ -92,22 +93,23 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
 
   function wrap(route: RouteOptions): void {
     const handler = route.handler
+    const limitMs = (route.config as { databaseTimeoutMs?: number } | undefined)?.databaseTimeoutMs ?? settleTimeoutMs
     route.handler = async function gated(this: unknown, req, reply) {
       const release = await acquire()
       const work = (async () => handler.call(this as never, req, reply))()
       void work.then(release, release)
-      if (settleTimeoutMs === undefined) return work
+      if (settleTimeoutMs === undefined || limitMs === undefined) return work
       const id = Symbol('in flight')
       const overdue = new Promise<never>((_resolve, reject) => {
         inFlight.set(id, {
-          admittedAt: performance.now(),
+          deadline: performance.now() + limitMs,
           giveUp() {
-            req.log.error({ route: route.url, settleTimeoutMs }, 'database work did not settle in time: answering 503, its slot stays taken until it does')
+            req.log.error({ route: route.url, settleTimeoutMs: limitMs }, 'database work did not settle in time: answering 503, its slot stays taken until it does')
             reject(unavailable('the database did not answer in time; retry shortly'))
           },
         })
       })
-      sweeper ??= setInterval(() => sweep(settleTimeoutMs), Math.max(10, settleTimeoutMs / 10))
+      sweeper ??= setInterval(sweep, Math.max(10, settleTimeoutMs / 10))
       try {
         return await Promise.race([work, overdue])
       } finally {

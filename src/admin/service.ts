@@ -65,5 +65,5 @@ export function createAdminService({ sql, metrics, forgetLocally }: { sql: Sql; 
     }
   }
 
-  return { listSessions, listEvents, revokeMatching, stats: () => stats.readStats(sql) }
+  return { listSessions, listEvents, revokeMatching, stats: () => stats.readStatsWithinTimeout(sql) }
 }

@@ -1,6 +1,7 @@
 // Operator routes (scope admin): page through sessions and events, statistics, mass revocation and pruning now.
 import type { FastifyInstance } from 'fastify'
 import type { AdminService } from '../admin/service.js'
+import { STATS_STATEMENT_TIMEOUT_MS } from '../admin/stats-store.js'
 import type { EventFilter, EventType } from '../audit/store.js'
 import { toEvent } from '../audit/store.js'
 import type { Config } from '../config.js'
@@ -147,7 +148,8 @@ export async function adminRoutes(app: FastifyInstance, { admin, sql, config, me
     return { events: page.items.map(toEvent), nextCursor: page.nextCursor }
   })
 
-  app.get('/stats', { schema: { response: { 200: StatsBody } } }, async () => admin.stats())
+  // Stats may read the whole sessions table for longer than a request's usual database bound (see stats-store.ts).
+  app.get('/stats', { schema: { response: { 200: StatsBody } }, config: { databaseTimeoutMs: STATS_STATEMENT_TIMEOUT_MS + 5_000 } }, async () => admin.stats())
 
   app.delete<{ Querystring: { policy?: string; userId?: string; createdBefore?: string; reason?: string; all?: boolean } }>('/sessions', {
     schema: { querystring: MassRevokeQuery, response: { 200: RevokedCount } },

@@ -88,6 +88,65 @@ t.test('admin stats: counts by state, policy and reason', async (t) => {
   t.equal(stats.createdPerDay.reduce((sum: number, day: { count: number }) => sum + day.count, 0), 4)
 })
 
+t.test('admin stats agree, figure by figure, with the same rows judged one by one', async (t) => {
+  const { app, sql } = await setup(t, { SESSION_POLICIES: '{"finance":{"idleTimeout":900},"ops":{"idleTimeout":600}}' })
+  // 400 sessions spread over every state, three policies, 40 users, ages from seconds to weeks, four revoke reasons.
+  await sql`
+    insert into sessions (id, token_hash, user_id, policy, idle_timeout, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason)
+    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('stats' || g)::bytea), 'u' || (g % 40),
+           (array['default', 'finance', 'ops'])[1 + g % 3], 3600,
+           now() - make_interval(secs => (g * 7919) % 1300000 + 1),
+           now() - make_interval(secs => ((g * 7919) % 1300000 + 1) / (1 + g % 5)),
+           -- deadlines at least two minutes from now, so none falls between this test's read and the service's
+           now() + make_interval(secs => case when g % 3 = 0 then -1 else 1 end * (120 + (g * 31) % 7200)),
+           now() + make_interval(secs => case when g % 5 = 0 then -1 else 1 end * (120 + (g * 53) % 900000)),
+           case when g % 7 = 0 then now() - interval '1 minute' end,
+           case when g % 7 = 0 then (array['logout', 'admin', 'password_change', 'session_limit'])[1 + g % 4] end
+      from generate_series(1, 400) g`
+  const rows = await sql<Array<{ user_id: string; policy: string; revoke_reason: string | null; revoked: boolean; expired: boolean; idle: boolean; age: number; idle_age: number }>>`
+    select user_id, policy, revoke_reason, revoked_at is not null as revoked, now() >= expires_at as expired, now() >= idle_expires_at as idle,
+           extract(epoch from now() - created_at)::float8 as age, extract(epoch from now() - last_seen_at)::float8 as idle_age
+      from sessions`
+  const res = await call(app, admin('/v1/admin/stats'))
+  t.equal(res.statusCode, 200, res.body)
+  const stats = res.json()
+
+  const bounds = [60, 300, 900, 3600, 4 * 3600, 8 * 3600, 86400, 7 * 86400]
+  const bucketOf = (seconds: number) => bounds.filter((bound) => seconds >= bound).length
+  const active = rows.filter((r) => !r.revoked && !r.expired && !r.idle)
+  const tally = (keys: Array<string | number>) => keys.reduce<Record<string, number>>((acc, key) => ({ ...acc, [key]: (acc[key] ?? 0) + 1 }), {})
+  const buckets = (ages: number[]) => { const counts = tally(ages.map(bucketOf)); return [...bounds, null].map((lessThan, i) => ({ lessThan, count: counts[i] ?? 0 })) }
+  t.ok(active.length > 20 && active.length < 380, `a mix of states (${active.length} active of ${rows.length})`)
+  t.equal(stats.active, active.length, 'active')
+  t.equal(stats.revoked, rows.filter((r) => r.revoked).length, 'revoked')
+  t.equal(stats.expired, rows.filter((r) => !r.revoked && r.expired).length, 'expired')
+  t.equal(stats.idleTimeout, rows.filter((r) => !r.revoked && !r.expired && r.idle).length, 'idle timeout')
+  t.equal(stats.activeUsers, new Set(active.map((r) => r.user_id)).size, 'active users')
+  t.same(stats.byPolicy, tally(active.map((r) => r.policy)), 'active by policy')
+  t.same(stats.sessionAge, buckets(active.map((r) => r.age)), 'session age buckets')
+  t.same(stats.idleAge, buckets(active.map((r) => r.idle_age)), 'idle age buckets')
+  t.same(stats.revokedByReason, tally(rows.filter((r) => r.revoked).map((r) => r.revoke_reason as string)), 'revoked by reason')
+})
+
+t.test('admin stats run under their own statement timeout, not the service\'s per-statement one', async (t) => {
+  const { app, sql } = await setup(t, { DATABASE_STATEMENT_TIMEOUT_MS: '200' })
+  const { token } = await createSession(app, { userId: 'a' })
+  // A lock held for 800 ms makes every read of sessions wait longer than the service's 200 ms statement timeout.
+  let locked = () => {}
+  const lockTaken = new Promise<void>((resolve) => { locked = resolve })
+  const holder = sql.begin(async (tx) => {
+    await tx`lock table sessions in access exclusive mode`
+    locked()
+    await new Promise((resolve) => setTimeout(resolve, 800))
+  })
+  await lockTaken
+  const [validated, stats] = await Promise.all([validate(app, token), call(app, admin('/v1/admin/stats'))])
+  await holder
+  t.equal(validated.statusCode, 503, 'a validate waiting on the lock ends at the service\'s statement timeout')
+  t.equal(stats.statusCode, 200, stats.body)
+  t.equal(stats.json().active, 1, 'the stats waited for the lock and answered')
+})
+
 t.test('mass revocation: needs a filter or all=true, revokes only matches, one event each', async (t) => {
   const { app, sql } = await setup(t, { SESSION_POLICIES: '{"finance":{"idleTimeout":900}}' })
   const finance = [await createSession(app, { userId: 'x', policy: 'finance' }), await createSession(app, { userId: 'y', policy: 'finance' })]

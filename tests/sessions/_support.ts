@@ -9,6 +9,8 @@ import { connect, type Sql } from '../../src/db.js'
 import { buildServer } from '../../src/server.js'
 import { BASE_ENV, call, type TestApp } from '../helpers/app.js'
 import { POOL } from '../helpers/db.js'
+import type { EventRow } from '../../src/audit/store.js'
+import type { Session } from '../../src/client/types.js'
 
 type Assert = Pick<Test, 'equal' | 'match' | 'ok'>
 
@@ -29,19 +31,8 @@ export async function reconfigure(t: Pick<Test, 'teardown'>, base: TestApp, env:
   return { app, sql: base.sql, config, url: base.url }
 }
 
-export interface SessionJson {
-  id: string
-  userId: string
-  policy: string
-  data: Record<string, unknown>
-  version: number
-  createdAt: string
-  lastSeenAt: string
-  idleExpiresAt: string
-  expiresAt: string
-  ip: string | null
-  userAgent: string | null
-}
+// The wire shape is the contract's, defined once in src/client/types.ts.
+export type SessionJson = Session
 
 export interface Issued {
   token: string
@@ -108,16 +99,6 @@ export async function row(sql: Sql, id: string): Promise<Row | undefined> {
   return found
 }
 
-export interface EventRow {
-  id: string
-  type: string
-  session_id: string
-  user_id: string
-  actor: string
-  reason: string | null
-  ip: string | null
-  user_agent: string | null
-}
 
 export async function events(sql: Sql, sessionId: string): Promise<EventRow[]> {
   return sql<EventRow[]>`select * from audit_events where session_id = ${sessionId} order by id`
