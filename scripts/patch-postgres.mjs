@@ -13,6 +13,9 @@
 // 4. A socket error (ECONNRESET when the backend is terminated as a query is written) rejects the query in flight but
 //    leaves it as the connection's current query: after the reconnect every new query queues behind that dead one and
 //    its promise never settles, so the request holding it hangs (#1097, #1130; PR #1142). errored() now clears it.
+// 5. Releasing a reserved connection (the prune's) whose backend was terminated puts the dead connection back among the
+//    open ones: queries sent to it fail or never settle (#1199). release() now hands a connection back only if it is
+//    still the reserved, live one; a closed one stays closed and is reconnected when the pool needs it.
 //
 // Each fix is applied once (a file already carrying it is left alone); the script fails loudly if the driver's code is
 // not the code it was written for.
@@ -25,9 +28,13 @@ const pkgDir = path.join(root, 'node_modules', 'postgres')
 const VERSION = '3.4.9'
 
 // tests/faults/db-restart.test.ts looks for these markers to know the fixes are in place.
-const MARKERS = ['session-service patch v3: closed-socket write guard', 'session-service patch v4: errored clears the query']
+const MARKERS = [
+  'session-service patch v3: closed-socket write guard',
+  'session-service patch v4: errored clears the query',
+  'session-service patch v5: release keeps a closed connection closed',
+]
 
-const FIXES = [
+const CONNECTION_FIXES = [
   {
     name: 'closed-socket write guard',
     from: '  function nextWrite(fn) {\n    const x = socket.write(chunk, fn)\n',
@@ -62,10 +69,19 @@ const FIXES = [
   },
 ]
 
-function patch(file) {
+const POOL_FIXES = [
+  {
+    name: 'release keeps a closed connection closed',
+    from: '    sql.release = () => {\n      c.reserved = null\n      onopen(c)\n    }\n',
+    to: `    sql.release = () => {\n      c.reserved = null\n      // ${MARKERS[2]} (porsager/postgres#1199)\n      c.queue === reserved && onopen(c)\n    }\n`,
+    count: 1,
+  },
+]
+
+function patch(file, fixes) {
   let source = readFileSync(file, 'utf8')
   const applied = []
-  for (const fix of FIXES) {
+  for (const fix of fixes) {
     if (source.includes(fix.to)) continue
     const found = source.split(fix.from).length - 1
     if (found !== fix.count) {
@@ -87,7 +103,9 @@ if (!existsSync(pkgDir)) {
     process.exit(1)
   }
   for (const variant of ['src', 'cjs/src', 'cf/src']) {
-    const file = path.join(pkgDir, variant, 'connection.js')
-    console.log(`patch-postgres: ${path.relative(root, file)}: ${patch(file)}`)
+    for (const [name, fixes] of [['connection.js', CONNECTION_FIXES], ['index.js', POOL_FIXES]]) {
+      const file = path.join(pkgDir, variant, name)
+      console.log(`patch-postgres: ${path.relative(root, file)}: ${patch(file, fixes)}`)
+    }
   }
 }

@@ -1,4 +1,4 @@
-// SQL for operator statistics; active-session figures read the partial index of unrevoked sessions.
+// SQL for operator statistics: aggregates over the sessions table, and creations per day from the audit log's time index.
 import type { AgeBucket as Bucket, Stats } from '../client/types.js'
 import type { Db, Sql } from '../db.js'
 

@@ -43,14 +43,16 @@ function hasErrorShape(body: unknown, code: string): boolean {
 // Two real processes and two fault runs: about 30 s alone, more on a busy machine.
 t.setTimeout(240_000)
 
-// scripts/patch-postgres.mjs (npm's postinstall) fixes four postgres.js 3.4.9 faults this test found: without it a restart
-// can kill the process (a write to a closed socket), fail a query seconds later with the old connection's error, or
-// leave a query that was in flight at a connection reset unsettled for ever (a request that never answers).
+// scripts/patch-postgres.mjs (npm's postinstall) fixes postgres.js 3.4.9 faults that this test and prune-terminated.test.ts
+// found: without them a restart can kill the process (a write to a closed socket), fail a query seconds later with the old
+// connection's error, leave a query in flight at a connection reset unsettled for ever, or hand a dead connection back.
 t.test('the postgres.js restart fixes are installed', async (t) => {
   for (const variant of ['src', 'cjs/src']) {
     const source = readFileSync(path.join(ROOT, 'node_modules', 'postgres', variant, 'connection.js'), 'utf8')
     t.match(source, /session-service patch v3/, `node_modules/postgres/${variant}/connection.js has the write guard (run npm install)`)
     t.match(source, /session-service patch v4/, `node_modules/postgres/${variant}/connection.js has the errored() fix (run npm install)`)
+    const pool = readFileSync(path.join(ROOT, 'node_modules', 'postgres', variant, 'index.js'), 'utf8')
+    t.match(pool, /session-service patch v5/, `node_modules/postgres/${variant}/index.js has the release() fix (run npm install)`)
   }
 })
 
