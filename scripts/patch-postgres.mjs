@@ -13,7 +13,10 @@
 // 4. A socket error (ECONNRESET when the backend is terminated as a query is written) rejects the query in flight but
 //    leaves it as the connection's current query: after the reconnect every new query queues behind that dead one and
 //    its promise never settles, so the request holding it hangs (#1097, #1130; PR #1142). errored() now clears it.
-// 5. Releasing a reserved connection (the prune's) whose backend was terminated puts the dead connection back among the
+// 5. A query sent on a reserved connection while its previous query is in flight waits in the reservation's own queue;
+//    when the connection dies instead of answering, that queue is never run nor rejected (the prune's unlock after a
+//    batch failed with ECONNRESET hung for ever). A reserved connection's close now rejects what waits in that queue.
+// 6. Releasing a reserved connection (the prune's) whose backend was terminated puts the dead connection back among the
 //    open ones: queries sent to it fail or never settle (#1199). release() now hands a connection back only if it is
 //    still the reserved, live one; a closed one stays closed and is reconnected when the pool needs it.
 //
@@ -32,6 +35,7 @@ const MARKERS = [
   'session-service patch v3: closed-socket write guard',
   'session-service patch v4: errored clears the query',
   'session-service patch v5: release keeps a closed connection closed',
+  'session-service patch v6: a reserved connection\'s close rejects its queue',
 ]
 
 const CONNECTION_FIXES = [
@@ -71,9 +75,15 @@ const CONNECTION_FIXES = [
 
 const POOL_FIXES = [
   {
+    name: 'a reserved connection\'s close rejects its queue',
+    from: '    c.reserved.release = true\n',
+    to: `    c.reserved.release = true\n    // ${MARKERS[3]}\n    c.onclose = (err) => { while (queue.length) queue.shift().reject(err) }\n`,
+    count: 1,
+  },
+  {
     name: 'release keeps a closed connection closed',
     from: '    sql.release = () => {\n      c.reserved = null\n      onopen(c)\n    }\n',
-    to: `    sql.release = () => {\n      c.reserved = null\n      // ${MARKERS[2]} (porsager/postgres#1199)\n      c.queue === reserved && onopen(c)\n    }\n`,
+    to: `    sql.release = () => {\n      c.reserved = null\n      c.onclose = null\n      // ${MARKERS[2]} (porsager/postgres#1199)\n      c.queue === reserved && onopen(c)\n    }\n`,
     count: 1,
   },
 ]

@@ -1,5 +1,6 @@
-// The prune's own connection terminated mid-run (a database restart or failover during cleanup): the prune fails alone,
-// the pool it borrowed the connection from keeps serving, and the next prune finishes the work.
+// The prune's own connection terminated mid-run (a database restart or failover during cleanup): the prune fails alone
+// and promptly (its unlock on the dead connection must not wait for ever), the pool it borrowed the connection from keeps
+// serving, and the next prune finishes the work. Found two postgres.js faults (scripts/patch-postgres.mjs, fixes 5 and 6).
 import postgres from 'postgres'
 import t from 'tap'
 import { loadConfig } from '../../src/config.js'
@@ -7,7 +8,7 @@ import { connect } from '../../src/db.js'
 import { createMetrics } from '../../src/metrics.js'
 import { prune, PRUNE_BATCH, PRUNE_LOCK_ID } from '../../src/jobs/prune.js'
 import { BASE_ENV } from '../helpers/app.js'
-import { freshDatabase, POOL } from '../helpers/db.js'
+import { freshDatabase, insertLiveSessions, insertLongEndedSessions, POOL } from '../helpers/db.js'
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -27,17 +28,8 @@ t.test('a prune whose backend is terminated mid-run fails alone; the pool keeps 
   t.teardown(() => sql.end({ timeout: 5 }))
   const ended = PRUNE_BATCH * 8
   const live = 100
-  await sql`
-    insert into sessions (id, token_hash, user_id, policy, idle_timeout, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason)
-    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('ended' || g)::bytea), 'u' || (g % 97), 'default', 60,
-           now() - interval '90 days', now() - interval '90 days', now() - interval '89 days', now() - interval '80 days',
-           now() - interval '60 days', 'logout'
-      from generate_series(1, ${ended}::int) g`
-  await sql`
-    insert into sessions (id, token_hash, user_id, policy, idle_timeout, idle_expires_at, expires_at)
-    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('live' || g)::bytea), 'u' || (g % 97), 'default', 3600,
-           now() + interval '1 hour', now() + interval '1 day'
-      from generate_series(${ended + 1}::int, ${ended + live}::int) g`
+  await insertLongEndedSessions(sql, 1, ended)
+  await insertLiveSessions(sql, ended + 1, ended + live)
 
   const config = loadConfig({ ...BASE_ENV, DATABASE_URL: url })
   // Two connections: the prune reserves one, the other keeps serving meanwhile.

@@ -57,3 +57,22 @@ export async function ageSession(sql: Sql, id: string, { seconds }: { seconds: n
       expires_at = expires_at - make_interval(secs => ${seconds})
     where id = ${id}`
 }
+
+// Sessions s_<hex of g> for g in [from, to], revoked 60 days ago: past any retention the tests use.
+export async function insertLongEndedSessions(sql: Sql, from: number, to: number): Promise<void> {
+  await sql`
+    insert into sessions (id, token_hash, user_id, policy, idle_timeout, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason)
+    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('ended' || g)::bytea), 'u' || (g % 97), 'default', 60,
+           now() - interval '90 days', now() - interval '90 days', now() - interval '89 days', now() - interval '80 days',
+           now() - interval '60 days', 'logout'
+      from generate_series(${from}::int, ${to}::int) g`
+}
+
+// Sessions s_<hex of g> for g in [from, to], active for another hour.
+export async function insertLiveSessions(sql: Sql, from: number, to: number): Promise<void> {
+  await sql`
+    insert into sessions (id, token_hash, user_id, policy, idle_timeout, idle_expires_at, expires_at)
+    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('live' || g)::bytea), 'u' || (g % 97), 'default', 3600,
+           now() + interval '1 hour', now() + interval '1 day'
+      from generate_series(${from}::int, ${to}::int) g`
+}

@@ -4,7 +4,7 @@ import { loadConfig } from '../../src/config.js'
 import { connect } from '../../src/db.js'
 import { createMetrics } from '../../src/metrics.js'
 import { prune, PRUNE_BATCH } from '../../src/jobs/prune.js'
-import { freshDatabase, POOL } from '../helpers/db.js'
+import { freshDatabase, insertLiveSessions, insertLongEndedSessions, POOL } from '../helpers/db.js'
 import { BASE_ENV } from '../helpers/app.js'
 
 t.test('concurrent prunes from two nodes delete each row once and record each end once', async (t) => {
@@ -14,22 +14,13 @@ t.test('concurrent prunes from two nodes delete each row once and record each en
   const timedOut = 2_000
   const live = 500
   // Long-ended revoked sessions, sessions that ran out of time recently, and live ones.
-  await sql`
-    insert into sessions (id, token_hash, user_id, policy, idle_timeout, created_at, last_seen_at, idle_expires_at, expires_at, revoked_at, revoke_reason)
-    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('ended' || g)::bytea), 'u' || (g % 97), 'default', 60,
-           now() - interval '90 days', now() - interval '90 days', now() - interval '89 days', now() - interval '80 days',
-           now() - interval '60 days', 'logout'
-      from generate_series(1, ${ended}::int) g`
+  await insertLongEndedSessions(sql, 1, ended)
   await sql`
     insert into sessions (id, token_hash, user_id, policy, idle_timeout, created_at, last_seen_at, idle_expires_at, expires_at)
     select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('timed' || g)::bytea), 'u' || (g % 97), 'default', 60,
            now() - interval '2 hours', now() - interval '2 hours', now() - interval '1 hour', now() + interval '1 day'
       from generate_series(${ended + 1}::int, ${ended + timedOut}::int) g`
-  await sql`
-    insert into sessions (id, token_hash, user_id, policy, idle_timeout, idle_expires_at, expires_at)
-    select 's_' || lpad(upper(to_hex(g)), 26, '0'), sha256(('live' || g)::bytea), 'u' || (g % 97), 'default', 3600,
-           now() + interval '1 hour', now() + interval '1 day'
-      from generate_series(${ended + timedOut + 1}::int, ${ended + timedOut + live}::int) g`
+  await insertLiveSessions(sql, ended + timedOut + 1, ended + timedOut + live)
 
   const config = loadConfig({ ...BASE_ENV, DATABASE_URL: url })
   const nodes = [connect(url, POOL), connect(url, POOL)]
