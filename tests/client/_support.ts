@@ -63,7 +63,7 @@ export type Interception =
   | { action: 'hang' }
   | { action: 'reset-before' }
   | { action: 'reset-after' }
-  | { action: 'hold'; released: Promise<void> }
+  | { action: 'hold'; released: Promise<void>; onHeld?: () => void }
 
 export type Interceptor = (seen: Seen) => Interception | undefined
 
@@ -128,6 +128,7 @@ export async function startProxy(t: Tap, target: string, options: { port?: numbe
       if (plan.action === 'reset-before') return req.socket.destroy()
       if (plan.action === 'reset-after') return forward(req, Buffer.concat(chunks), () => req.socket.destroy(), fail)
       forward(req, Buffer.concat(chunks), (status, headers, data) => {
+        plan.onHeld?.()
         void plan.released.then(() => send(status, headers, data))
       }, fail)
     })
