@@ -83,12 +83,10 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
       inFlight.delete(id)
       handler.giveUp()
     }
-    if (inFlight.size === 0) sweeper = stopSweeper()
-  }
-
-  function stopSweeper(): undefined {
-    clearInterval(sweeper)
-    return undefined
+    if (inFlight.size === 0) {
+      clearInterval(sweeper)
+      sweeper = undefined
+    }
   }
 
   function wrap(route: RouteOptions): void {
