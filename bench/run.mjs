@@ -115,6 +115,11 @@ const sessionIdOf = (i) => `s_${String(i).padStart(26, '0')}`
 // ------------------------------------------------------------------------------------------------ scenarios
 
 const json = { 'content-type': 'application/json' }
+
+// A POST of { token } drawing a fresh token of the set with pick() for every request; with the API key unless told not to.
+function postToken(ctx, path, pick, { apiKey = true } = {}) {
+  return { method: 'POST', path, headers: apiKey ? { ...json, authorization: ctx.bearer } : json, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(pick()) }) }) }
+}
 // The service's default bound; the warm pass validates at most this many sessions, so that every measured draw can hit.
 const CACHE_MAX_ENTRIES = 20_000
 
@@ -125,14 +130,14 @@ const SCENARIOS = [
     name: 'ceiling-constant',
     label: 'ceiling 1: bare Fastify, constant JSON',
     server: 'ceiling-constant',
-    request: (ctx) => ({ method: 'POST', path: '/', headers: json, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.random()) }) }) }),
+    request: (ctx) => postToken(ctx, '/', ctx.random, { apiKey: false }),
     expect: 200,
   },
   {
     name: 'ceiling-one-read',
     label: 'ceiling 2: Fastify + postgres.js, one read by token hash',
     server: 'ceiling-one-read',
-    request: (ctx) => ({ method: 'POST', path: '/', headers: json, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.random()) }) }) }),
+    request: (ctx) => postToken(ctx, '/', ctx.random, { apiKey: false }),
     expect: 200,
   },
   {
@@ -142,7 +147,7 @@ const SCENARIOS = [
     // The filled sessions were seen at fill time: with this interval no lastSeenAt write falls due during the run, so this
     // measures the read path whatever --duration is (validate-touch-every measures the opposite bound).
     env: { SESSION_TOUCH_INTERVAL: '3600' },
-    request: (ctx) => ({ method: 'POST', path: '/v1/sessions/validate', headers: { ...json, authorization: ctx.bearer }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.random()) }) }) }),
+    request: (ctx) => postToken(ctx, '/v1/sessions/validate', ctx.random),
     expect: 200,
   },
   {
@@ -152,11 +157,11 @@ const SCENARIOS = [
     env: { SESSION_TOUCH_INTERVAL: '3600', SESSION_CACHE_TTL: '30', SESSION_CACHE_MAX_ENTRIES: String(CACHE_MAX_ENTRIES) },
     cacheTtl: 30,
     // Random tokens from the sessions the warm pass validated: all of them when the pass fits in the TTL (see warmed in the JSON).
-    request: (ctx) => ({ method: 'POST', path: '/v1/sessions/validate', headers: { ...json, authorization: ctx.bearer }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.randomWarmed()) }) }) }),
+    request: (ctx) => postToken(ctx, '/v1/sessions/validate', ctx.randomWarmed),
     // Warms the cache with one pass over the first SESSION_CACHE_MAX_ENTRIES sessions of the set (never longer than the TTL allows).
     warm: (ctx) => {
       let next = 0
-      return { method: 'POST', path: '/v1/sessions/validate', headers: { ...json, authorization: ctx.bearer }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(next++ % ctx.rows) }) }) }
+      return postToken(ctx, '/v1/sessions/validate', () => next++ % ctx.rows)
     },
     expect: 200,
   },
@@ -180,7 +185,7 @@ const SCENARIOS = [
     label: 'service: validate, a lastSeenAt write on every request (SESSION_TOUCH_INTERVAL=0)',
     server: 'service',
     env: { SESSION_TOUCH_INTERVAL: '0' },
-    request: (ctx) => ({ method: 'POST', path: '/v1/sessions/validate', headers: { ...json, authorization: ctx.bearer }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.random()) }) }) }),
+    request: (ctx) => postToken(ctx, '/v1/sessions/validate', ctx.random),
     expect: 200,
   },
   // Diagnostics, run only when named in --only or with --diagnostics: they split the gap between ceiling 2 and validate.
@@ -189,7 +194,7 @@ const SCENARIOS = [
     label: 'diagnostic: ceiling 2 running the service\'s own validate query',
     diagnostic: true,
     server: 'service-query',
-    request: (ctx) => ({ method: 'POST', path: '/', headers: json, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.random()) }) }) }),
+    request: (ctx) => postToken(ctx, '/', ctx.random, { apiKey: false }),
     expect: 200,
   },
   {
@@ -198,7 +203,7 @@ const SCENARIOS = [
     diagnostic: true,
     server: 'service',
     env: { SESSION_TOUCH_INTERVAL: '3600', LOG_LEVEL: 'warn' },
-    request: (ctx) => ({ method: 'POST', path: '/v1/sessions/validate', headers: { ...json, authorization: ctx.bearer }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.random()) }) }) }),
+    request: (ctx) => postToken(ctx, '/v1/sessions/validate', ctx.random),
     expect: 200,
   },
   {
@@ -215,7 +220,7 @@ const SCENARIOS = [
     // Walks a permutation of the set, so every request revokes a different active session until the set is used up;
     // past that, requests repeat revokes, which are no-op updates (counted as repeatedRevokes in the JSON). With --rounds,
     // the bench makes them active again (by SQL) before the next round.
-    request: (ctx) => ({ method: 'POST', path: '/v1/sessions/revoke', headers: { ...json, authorization: ctx.bearer }, setupRequest: (req) => ({ ...req, body: JSON.stringify({ token: tokenOf(ctx.nextToRevoke()) }) }) }),
+    request: (ctx) => postToken(ctx, '/v1/sessions/revoke', ctx.nextToRevoke),
     expect: 204,
   },
 ]

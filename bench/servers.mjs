@@ -22,9 +22,9 @@ async function ceilingConstant() {
   return { port: app.server.address().port, close: () => app.close() }
 }
 
-// Ceiling 2: Fastify + postgres.js (the service's own pool options: prepared statements, DATABASE_POOL_MAX) doing one
-// read by token hash through the unique index of the same sessions table, and answering the row.
-async function ceilingOneRead() {
+// Fastify + postgres.js (the service's own pool options: prepared statements, DATABASE_POOL_MAX) answering POST / with
+// { token } by what read(sql, config, tokenHash) finds, or 404.
+async function readServer(read) {
   const { default: Fastify } = await import('fastify')
   const { loadConfig } = await import('../dist/config.js')
   const { connect } = await import('../dist/db.js')
@@ -32,35 +32,32 @@ async function ceilingOneRead() {
   const sql = connect(settings.databaseUrl, config)
   const app = Fastify()
   app.post('/', async (req, reply) => {
-    const hash = createHash('sha256').update(req.body.token, 'utf8').digest()
-    const [row] = await sql`
-      select id, user_id, policy, data, version, created_at, last_seen_at, idle_expires_at, expires_at
-        from sessions where token_hash = ${hash}`
-    if (row === undefined) return reply.code(404).send({ error: 'not found' })
-    return { session: row }
+    const session = await read(sql, config, createHash('sha256').update(req.body.token, 'utf8').digest())
+    if (session === undefined) return reply.code(404).send({ error: 'not found' })
+    return { session }
   })
   app.addHook('onClose', () => sql.end({ timeout: 5 }))
   await app.listen({ host: '127.0.0.1', port: 0 })
   return { port: app.server.address().port, close: () => app.close() }
 }
 
+// Ceiling 2: one read by token hash through the unique index of the same sessions table, answering the row.
+async function ceilingOneRead() {
+  return readServer(async (sql, _config, hash) => {
+    const [row] = await sql`
+      select id, user_id, policy, data, version, created_at, last_seen_at, idle_expires_at, expires_at
+        from sessions where token_hash = ${hash}`
+    return row
+  })
+}
+
 // Diagnostic: ceiling 2's Fastify and pool, but running the service's own validate query (store.findByTokenHash).
 async function serviceQuery() {
-  const { default: Fastify } = await import('fastify')
-  const { loadConfig } = await import('../dist/config.js')
-  const { connect } = await import('../dist/db.js')
   const { findByTokenHash } = await import('../dist/sessions/store.js')
-  const config = loadConfig({ DATABASE_URL: settings.databaseUrl })
-  const sql = connect(settings.databaseUrl, config)
-  const app = Fastify()
-  app.post('/', async (req, reply) => {
-    const row = await findByTokenHash(sql, createHash('sha256').update(req.body.token, 'utf8').digest(), config.touchInterval)
-    if (row === undefined) return reply.code(404).send({ error: 'not found' })
-    return { session: { id: row.id, userId: row.user_id, policy: row.policy, data: row.data, lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at, expiresAt: row.expires_at } }
+  return readServer(async (sql, config, hash) => {
+    const row = await findByTokenHash(sql, hash, config.touchInterval)
+    return row === undefined ? undefined : { id: row.id, userId: row.user_id, policy: row.policy, data: row.data, lastSeenAt: row.last_seen_at, idleExpiresAt: row.idle_expires_at, expiresAt: row.expires_at }
   })
-  app.addHook('onClose', () => sql.end({ timeout: 5 }))
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  return { port: app.server.address().port, close: () => app.close() }
 }
 
 // The common alternative: express + express-session + connect-pg-simple with their defaults, validating a signed cookie.
