@@ -91,7 +91,7 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
 
   function wrap(route: RouteOptions): void {
     const handler = route.handler
-    const limitMs = (route.config as { databaseTimeoutMs?: number } | undefined)?.databaseTimeoutMs ?? settleTimeoutMs
+    const limitMs = route.config?.databaseTimeoutMs ?? settleTimeoutMs
     route.handler = async function gated(this: unknown, req, reply) {
       const release = await acquire()
       const work = (async () => handler.call(this as never, req, reply))()

@@ -97,6 +97,14 @@ declare module 'fastify' {
     // The session a request concerned, for the request's log line (never its token).
     sessionId: string | null
   }
+  interface FastifyContextConfig {
+    // Routes every app request or probe calls: their successful answers are logged at debug, not info.
+    logSuccessAtDebug?: boolean
+    // A long-poll holds no database slot while it waits (see the gate below).
+    longPoll?: boolean
+    // How long the gate lets this route's database work run before answering 503 (default: twice the statement timeout).
+    databaseTimeoutMs?: number
+  }
 }
 
 export async function buildServer({ config, sql, databaseUrl, loggerInstance, cron = true }: BuildOptions): Promise<FastifyInstance> {
@@ -147,14 +155,16 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     // Requests that arrive once closing has begun (on kept-alive sockets) are refused; liveness still answers.
     if (shuttingDown && req.routeOptions.url !== '/healthz' && req.routeOptions.url !== '/readyz') throw unavailable('the service is shutting down; retry on another node')
   })
-  // One log line and one metric sample per request; the URL is logged without its query string.
+  // One metric sample and one log line per request (at debug for a successful validation or probe: at info they would
+  // double the log volume of every app); the URL is logged without its query string.
   app.addHook('onResponse', async (req, reply) => {
     const seconds = Number(process.hrtime.bigint() - reply.startedAt) / 1e9
     const route = req.routeOptions.url ?? 'unknown'
     const labels = { method: req.method, route, status: String(reply.statusCode) }
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, seconds)
-    req.log.info({ method: req.method, url: pathOnly(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
+    const level = reply.statusCode < 400 && req.routeOptions.config.logSuccessAtDebug === true ? 'debug' : 'info'
+    req.log[level]({ method: req.method, url: pathOnly(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
   })
   app.addHook('preClose', async () => {
     shuttingDown = true
@@ -181,7 +191,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   })
   app.addHook('onRoute', (route) => {
     // A long-poll waits for seconds between short reads: holding a slot all that time would starve every other request.
-    const longPoll = (route.config as { longPoll?: boolean } | undefined)?.longPoll === true
+    const longPoll = route.config?.longPoll === true
     if (route.url.startsWith('/v1/') && !longPoll) gate.wrap(route)
   })
   await app.register(fastifyCookie)

@@ -14,6 +14,7 @@ function presentedToken(cookieValue: string | undefined, header: string | string
 export async function authRoutes(app: FastifyInstance, { sessions, cookie }: { sessions: SessionService; cookie: CookieConfig }): Promise<void> {
   app.get('/auth', {
     schema: { response: { 200: SessionEnvelope } },
+    config: { logSuccessAtDebug: true },
   }, async (req, reply) => {
     // contract: the token comes from a header or the cookie, never from the URL.
     const token = presentedToken(req.cookies[cookie.name], req.headers['x-session-token'])

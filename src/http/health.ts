@@ -32,9 +32,9 @@ export async function healthRoutes(app: FastifyInstance, { sql, metrics, isShutt
   const unready = (reply: FastifyReply, status: string) =>
     reply.code(503).header('retry-after', String(RETRY_AFTER_SECONDS)).send({ status })
 
-  app.get('/healthz', { schema: { response: { 200: Status } } }, async () => ({ status: 'ok' }))
+  app.get('/healthz', { config: { logSuccessAtDebug: true }, schema: { response: { 200: Status } } }, async () => ({ status: 'ok' }))
 
-  app.get('/readyz', { schema: { response: { 200: Status, 503: Status } } }, async (req, reply) => {
+  app.get('/readyz', { config: { logSuccessAtDebug: true }, schema: { response: { 200: Status, 503: Status } } }, async (req, reply) => {
     if (isShuttingDown()) return unready(reply, 'shutting_down')
     try {
       if (!schemaReady) {
@@ -51,7 +51,7 @@ export async function healthRoutes(app: FastifyInstance, { sql, metrics, isShutt
     }
   })
 
-  app.get('/metrics', async (_req, reply) => {
+  app.get('/metrics', { config: { logSuccessAtDebug: true } }, async (_req, reply) => {
     const body = await metrics.registry.metrics()
     return reply.type(metrics.registry.contentType).send(body)
   })

@@ -98,6 +98,7 @@ export async function sessionRoutes(app: FastifyInstance, { sessions, cookie }: 
 
   app.post<{ Body: { token: string; touch?: boolean } }>('/sessions/validate', {
     schema: { body: ValidateBody, response: { 200: SessionEnvelope } },
+    config: { logSuccessAtDebug: true },
   }, async (req) => {
     const { token, touch = true } = req.body
     const row = await sessions.validate(token, { touch })

@@ -1,36 +1,16 @@
 // At level trace, with the service's own pino options, no token, key secret, Authorization or cookie value reaches the log.
 import { createHash } from 'node:crypto'
-import { Writable } from 'node:stream'
 import type { FastifyInstance, InjectOptions, LightMyRequestResponse } from 'fastify'
-import pino from 'pino'
 import t from 'tap'
-import { loadConfig } from '../../src/config.js'
-import { connect } from '../../src/db.js'
-import { loggerOptions } from '../../src/logger.js'
-import { buildServer } from '../../src/server.js'
-import { ADMIN_KEY, APP_KEY, BASE_ENV, OTHER_APP_KEY } from '../helpers/app.js'
-import { freshDatabase, POOL } from '../helpers/db.js'
+import { ADMIN_KEY, APP_KEY, OTHER_APP_KEY } from '../helpers/app.js'
+import { appWithCapturedLog } from '../helpers/logs.js'
 
 const WRONG_KEY = 'wrong-secret-0123456789abcdef'
 
 t.test('the log never holds tokens, key secrets, Authorization or cookie values', async (t) => {
-  const { url, sql: migrator } = await freshDatabase(t)
-  await migrator.end()
-  const config = loadConfig({ ...BASE_ENV, LOG_LEVEL: 'trace', DATABASE_URL: url })
-  let captured = ''
-  const stream = new Writable({
-    write(chunk, _encoding, done) {
-      captured += chunk.toString()
-      done()
-    },
-  })
-  const logger = pino({ ...(loggerOptions(config) as pino.LoggerOptions), level: 'trace' }, stream)
-  const app = await buildServer({ config, sql: connect(url, POOL), cron: false, loggerInstance: logger })
-  t.teardown(() => app.close())
-  await app.ready()
+  const { app, logger, text: captured, lines } = await appWithCapturedLog(t, 'trace')
   t.equal(logger.level, 'trace', 'logging at trace')
 
-  const lines = () => captured.split('\n').filter((line) => line !== '').map((line) => JSON.parse(line) as Record<string, unknown>)
   const tokens: string[] = []
   const secrets: string[] = [APP_KEY, OTHER_APP_KEY, ADMIN_KEY, WRONG_KEY]
   const headerValues: string[] = []
@@ -82,7 +62,7 @@ t.test('the log never holds tokens, key secrets, Authorization or cookie values'
   t.equal((await send({ method: 'POST', url: '/v1/sessions/revoke', payload: { token: current } }, '/v1/sessions/revoke')).statusCode, 204, 'revoke')
   t.equal((await send({ method: 'GET', url: '/v1/auth', headers: { cookie: `sid=${current}` } }, '/v1/auth')).statusCode, 401, 'auth after revoke')
 
-  const text = captured
+  const text = captured()
   t.ok(text.length > 0, `captured ${lines().length} log lines`)
   const hashes = tokens.flatMap((tok) => {
     const digest = createHash('sha256').update(tok).digest()
