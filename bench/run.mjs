@@ -16,6 +16,8 @@ import postgres from 'postgres'
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const SERVERS = path.join(ROOT, 'bench', 'servers.mjs')
+// The service runs with the node flags of `npm start` (and the image's CMD), as it does in production.
+const SERVICE_NODE_FLAGS = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')).scripts.start.split(' ').filter((arg) => arg.startsWith('--'))
 const require = createRequire(import.meta.url)
 
 // ------------------------------------------------------------------------------------------------ options
@@ -587,8 +589,8 @@ function areaOf(url, functionName) {
 // second a cache hit), revokes it through node A, and from A's answer on validates on B until B refuses it.
 async function revocationTrials(ctx, trials) {
   const settings = { databaseUrl: ctx.url, secret: ctx.secret, env: { API_KEYS: ctx.apiKeys, SESSION_CACHE_TTL: '30', SESSION_TOUCH_INTERVAL: '3600' } }
-  const nodeA = await startServer('service', settings, [])
-  const nodeB = await startServer('service', settings, [])
+  const nodeA = await startServer('service', settings, SERVICE_NODE_FLAGS)
+  const nodeB = await startServer('service', settings, SERVICE_NODE_FLAGS)
   const baseA = `http://127.0.0.1:${nodeA.port}`
   const baseB = `http://127.0.0.1:${nodeB.port}`
   const call = async (base, verb, token) => {
@@ -650,7 +652,8 @@ async function revocationTrials(ctx, trials) {
 async function runScenario(scenario, ctx, options) {
   const settings = { databaseUrl: ctx.url, secret: ctx.secret, env: { API_KEYS: ctx.apiKeys, ...scenario.env } }
   const profileName = `${scenario.name}${options.rounds > 1 ? `.round${ctx.round}` : ''}.cpuprofile`
-  const execArgv = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${profileName}`] : []
+  const profiling = options.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${ctx.profileDir}`, `--cpu-prof-name=${profileName}`] : []
+  const execArgv = scenario.server === 'service' ? [...SERVICE_NODE_FLAGS, ...profiling] : profiling
   const statsBefore = await tableStats(ctx.sql)
   const revokedBefore = ctx.revoked
   const server = await startServer(scenario.server, settings, execArgv)

@@ -6,7 +6,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { KEEP_ALIVE_TIMEOUT_MS } from '../../src/server.js'
 import { findNginx, NGINX_CONF, nginxPrefix, placeholders, renderNginxConf, testNginxConf } from '../support/nginx.js'
-import { MAIN, ROOT } from '../support/process.js'
+import { MAIN, NODE_FLAGS, ROOT } from '../support/process.js'
 
 interface ComposeService {
   image?: string
@@ -155,9 +155,9 @@ t.test('Dockerfile: build stage, slim runtime with production dependencies, non-
   t.equal(runtime.find(({ op }) => op === 'STOPSIGNAL')?.args, 'SIGTERM', 'STOPSIGNAL SIGTERM')
 
   const cmd = JSON.parse(runtime[cmdIndex].args) as string[]
-  t.same(cmd, ['node', 'dist/main.js'], 'CMD ["node", "dist/main.js"]')
-  // tests/support/process.ts runs process.execPath with MAIN: the same file, by the same runtime.
-  t.same(cmd, ['node', path.relative(ROOT, MAIN)], 'the command the e2e test runs')
+  t.same(cmd, ['node', '--max-semi-space-size=8', 'dist/main.js'], 'CMD ["node", "--max-semi-space-size=8", "dist/main.js"]')
+  // tests/support/process.ts runs process.execPath with NODE_FLAGS and MAIN: the same file, by the same runtime, with the same flags.
+  t.same(cmd, ['node', ...NODE_FLAGS, path.relative(ROOT, MAIN)], 'the command the e2e test runs')
   t.same(cmd, packageJson.scripts.start.split(' '), 'and the one npm start runs')
 
   const secretish = runtime.concat(build).filter(({ op, args }) => (op === 'ENV' || op === 'ARG') && /(API_KEYS|PASSWORD|SECRET|TOKEN|DATABASE_URL)/.test(args))

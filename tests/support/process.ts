@@ -1,6 +1,6 @@
 // Runs the built service (dist/main.js) as a real child process on a free loopback port, for startup and clock tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, rmdirSync, statSync, readdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmdirSync, statSync, readdirSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -9,6 +9,9 @@ type Tap = { teardown(fn: () => unknown): void; comment(...args: unknown[]): voi
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 export const MAIN = path.join(ROOT, 'dist', 'main.js')
+// The node flags of `npm start` (and the image's CMD): the service under test runs as it does in production.
+export const NODE_FLAGS = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
+  .scripts.start.split(' ').filter((arg) => arg.startsWith('--'))
 const BUILD_LOCK = path.join(ROOT, '.tap', 'build.lock')
 
 function newestMtime(dir: string): number {
@@ -109,7 +112,7 @@ export interface Service {
 // Only the variables given reach the child (plus PATH), so the test decides the whole configuration.
 export function startService(t: Tap, env: Record<string, string>, opts: { port?: number } = {}): Service {
   const port = opts.port ?? Number(env.PORT ?? 8080)
-  const child = spawn(process.execPath, [MAIN], {
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN], {
     cwd: ROOT,
     env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
