@@ -233,7 +233,7 @@ t.test('prune runs on a pool of one connection (it never waits on the connection
   t.match(res.json(), { deleted: 1, skipped: false })
 })
 
-t.test('admin pages are read from an index, whatever the filter', async (t) => {
+t.test('admin pages and a user\'s sessions are read from an index, whatever the filter', async (t) => {
   const { sql } = await setup(t)
   await sql`
     insert into sessions (id, token_hash, user_id, policy, idle_timeout, idle_expires_at, expires_at)
@@ -248,6 +248,7 @@ t.test('admin pages are read from an index, whatever the filter', async (t) => {
   const plans = {
     'all sessions': sql`explain select * from sessions s where true order by s.id desc limit 101`,
     'by user': sql`explain select * from sessions s where s.user_id = 'u42' and s.id < 's_FFFFFFFFFFFFFFFFFFFFFFFFFF' order by s.id desc limit 101`,
+    'a user\'s active sessions (GET /v1/users/:userId/sessions)': sql`explain select * from sessions s where s.user_id = 'u42' and s.revoked_at is null and now() < s.expires_at and now() < s.idle_expires_at order by s.created_at desc, s.id desc`,
     'by policy': sql`explain select * from sessions s where s.policy = 'finance' and s.id < 's_0000000000000000000000FFFF' order by s.id desc limit 101`,
     'events by type': sql`explain select * from audit_events e where e.type = 'revoked' and e.id < 90000 order by e.id desc limit 101`,
     'events by user': sql`explain select * from audit_events e where e.user_id = 'u42' order by e.id desc limit 101`,
