@@ -2,7 +2,6 @@
 // /v1 operations carry their scope and auth errors, and GET /openapi.yaml serves the file as it is on disk.
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { HTTPMethods } from 'fastify'
 import pino from 'pino'
 import postgres from 'postgres'
@@ -10,6 +9,7 @@ import t from 'tap'
 import { parse } from 'yaml'
 import { loadConfig } from '../../src/config.js'
 import { buildServer } from '../../src/server.js'
+import { ROOT } from '../support/process.js'
 
 type Json = Record<string, unknown>
 interface Operation {
@@ -18,8 +18,7 @@ interface Operation {
   op: Json
 }
 
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
-const specText = await readFile(path.join(projectRoot, 'openapi.yaml'), 'utf8')
+const specText = await readFile(path.join(ROOT, 'openapi.yaml'), 'utf8')
 const spec = parse(specText) as Json
 
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']

@@ -4,12 +4,11 @@ import fs from 'node:fs/promises'
 import net from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
-import { fileURLToPath, pathToFileURL } from 'node:url'
+import { pathToFileURL } from 'node:url'
 import postgres from 'postgres'
 import t, { type Test } from 'tap'
 import { startEmbeddedDb, type EmbeddedDb } from '../../src/embedded-db.js'
-
-const projectRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
+import { ROOT } from '../support/process.js'
 
 async function tempDir(t: Test): Promise<string> {
   const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'embedded-db-test-'))
@@ -147,13 +146,13 @@ t.test('a taken port rejects with the reason', async (t) => {
 t.test('takes over from an orphaned server, but not from a live owner', async (t) => {
   const dir = await tempDir(t)
   const port = await freePort()
-  const dist = path.join(projectRoot, 'dist', 'embedded-db.js')
-  const src = path.join(projectRoot, 'src', 'embedded-db.ts')
+  const dist = path.join(ROOT, 'dist', 'embedded-db.js')
+  const src = path.join(ROOT, 'src', 'embedded-db.ts')
   if (!existsSync(dist) || statSync(dist).mtimeMs < statSync(src).mtimeMs) {
     // Other files in src/ may not compile; tsc still emits ours.
     try {
-      execFileSync(process.execPath, [path.join(projectRoot, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
-        cwd: projectRoot,
+      execFileSync(process.execPath, [path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc'), '-p', 'tsconfig.build.json'], {
+        cwd: ROOT,
         stdio: 'ignore',
       })
     } catch {}

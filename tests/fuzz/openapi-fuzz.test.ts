@@ -5,16 +5,15 @@
 import { randomBytes } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import { Ajv } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 import fc from 'fast-check'
 import t from 'tap'
 import { parse } from 'yaml'
 import { ADMIN_KEY, APP_KEY, setup } from '../helpers/app.js'
+import { ROOT } from '../support/process.js'
 
 const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv, formats: string[]) => Ajv }).default
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const TOTAL_CASES = Number(process.env.FUZZ_CASES ?? 10_000)
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
 // The checkout's own path is one of the things an error body must never show.

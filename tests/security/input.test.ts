@@ -1,15 +1,13 @@
 // Hostile and oversized input: body limits, media types, broken and poisoned JSON, deep nesting; errors stay clean and change nothing.
-import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { LightMyRequestResponse } from 'fastify'
 import t, { type Test } from 'tap'
 import { call, setup } from '../helpers/app.js'
+import { ROOT } from '../support/process.js'
 
 const BODY_LIMIT = 65_536
 const ERROR_CODES = ['invalid_request', 'invalid_api_key', 'session_invalid', 'forbidden', 'not_found', 'session_limit',
   'version_conflict', 'payload_too_large', 'unsupported_media_type', 'unavailable', 'internal_error']
 // The checkout's own path is one of the things an error body must never show.
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const LEAKS = ['postgres', 'SELECT', '    at ', ROOT, 'node_modules']
 
 // A JSON body of exactly `bytes` bytes: the object, then spaces (insignificant whitespace).

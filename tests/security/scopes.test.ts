@@ -2,12 +2,12 @@
 import * as crypto from 'node:crypto'
 import { existsSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, InjectOptions } from 'fastify'
 import t from 'tap'
 import { parse } from 'yaml'
 import type { ApiKeyConfig } from '../../src/config.js'
 import { ADMIN_KEY, APP_KEY, OTHER_APP_KEY, setup } from '../helpers/app.js'
+import { ROOT } from '../support/process.js'
 
 type Scope = 'none' | 'sessions' | 'admin'
 interface Operation {
@@ -16,7 +16,6 @@ interface Operation {
   scope: Scope
 }
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 // The prose contract lives beside the repository; when it is there, openapi.yaml is checked against its route table.
 const CONTRACT = path.join(ROOT, '..', 'shared', 'API.md')
 const HTTP_METHODS = ['get', 'put', 'post', 'delete', 'options', 'head', 'patch', 'trace']

@@ -2,7 +2,6 @@
 import { createHash } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify'
 import pino from 'pino'
 import postgres from 'postgres'
@@ -10,8 +9,8 @@ import t, { type Test } from 'tap'
 import { loadConfig } from '../../src/config.js'
 import { buildServer } from '../../src/server.js'
 import { BASE_ENV, call, setup } from '../helpers/app.js'
+import { ROOT } from '../support/process.js'
 
-const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const TOKEN_FORMAT = /^[A-Za-z0-9_-]{43}$/
 
 interface Issued { token: string; session: { id: string } }
