@@ -90,8 +90,14 @@ async function main(argv: string[]): Promise<number> {
         break
       }
       case 'list': {
-        const rows = await sessions.listForUser(required(values.user, '--user'))
-        const list = rows.map(toSession)
+        const userId = required(values.user, '--user')
+        const list = []
+        let cursor: string | undefined
+        do {
+          const page = await sessions.listForUser(userId, { limit: 1000, cursor })
+          list.push(...page.items.map(toSession))
+          cursor = page.nextCursor ?? undefined
+        } while (cursor !== undefined)
         print({ sessions: list }, formatTable(list.map((s) => ({
           id: s.id, policy: s.policy, createdAt: s.createdAt, lastSeenAt: s.lastSeenAt, idleExpiresAt: s.idleExpiresAt, ip: s.ip, userAgent: s.userAgent,
         }))))

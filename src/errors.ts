@@ -32,6 +32,8 @@ export const versionConflict = (current: number) =>
   new AppError(412, 'version_conflict', 'If-Match does not match the current version', { currentVersion: current })
 export const cursorExpired = () =>
   new AppError(410, 'cursor_expired', 'the cursor is older than the audit log keeps (or unknown): flush and start again without since')
+export const sweepRunning = () =>
+  new AppError(409, 'sweep_running', 'another sweep of this kind is running; call again once it has answered')
 export const payloadTooLarge = (message: string) => new AppError(413, 'payload_too_large', message)
 export const unavailable = (message = 'the database cannot be reached; retry shortly') => new AppError(503, 'unavailable', message)
 

@@ -1,28 +1,44 @@
 // Operator views and incident tools: paged listings, the audit log, counts, and mass revocation in bounded batches.
+import { createHash } from 'node:crypto'
 import type { Sql } from '../db.js'
 import * as audit from '../audit/store.js'
-import { invalidRequest } from '../errors.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
+import { invalidRequest, sweepRunning } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import type { Actor } from '../sessions/service.js'
-import { DEFAULT_REVOKE_REASON, eventFor } from '../sessions/service.js'
+import { DEFAULT_REVOKE_REASON } from '../sessions/service.js'
 import * as store from '../sessions/store.js'
 import type { JudgedRow } from '../sessions/types.js'
-import { notifyChanged } from '../sessions/change-feed.js'
 import * as stats from './stats-store.js'
 
 export const MASS_REVOKE_BATCH = 1000
+export const MASS_REVOKE_LOCK_ID = 7_210_003
 
-// Cursors are opaque to clients: the last row's key, base64url-encoded with a kind prefix.
-export function encodeCursor(kind: 's' | 'e', key: string): string {
-  return Buffer.from(`${kind}:${key}`, 'utf8').toString('base64url')
+export { decodeCursor, encodeCursor } from '../cursor.js'
+
+// A sweep's cursor holds the last id it revoked and a digest of its filter and reason, so that it can only continue the
+// sweep that issued it (elsewhere it would skip every session before that id).
+function sweepScope(filter: store.SessionFilter, reason: string): string {
+  const canonical = JSON.stringify([filter.userId ?? null, filter.policy ?? null, filter.createdBefore?.toISOString() ?? null, reason])
+  return createHash('sha256').update(canonical).digest('base64url').slice(0, 16)
 }
 
-export function decodeCursor(kind: 's' | 'e', cursor: string | undefined, isKey: (key: string) => boolean): string | undefined {
-  if (cursor === undefined) return undefined
-  const decoded = Buffer.from(cursor, 'base64url').toString('utf8')
-  const key = decoded.startsWith(`${kind}:`) ? decoded.slice(2) : ''
-  if (!isKey(key)) throw invalidRequest('querystring/cursor is not a cursor from this listing')
-  return key
+function encodeSweepCursor(afterId: string, scope: string): string {
+  return encodeCursor('r', `${scope}.${afterId}`)
+}
+
+function decodeSweepCursor(cursor: string | undefined, scope: string): string | undefined {
+  const key = decodeCursor('r', cursor, (key) => /^[A-Za-z0-9_-]{16}\.s_[0-9A-Z]{26}$/.test(key))
+  if (key === undefined) return undefined
+  if (!key.startsWith(`${scope}.`)) throw invalidRequest('querystring/cursor was issued for a sweep with another filter or reason')
+  return key.slice(scope.length + 1)
+}
+
+export interface SweepStep {
+  revoked: number
+  // Nothing matching is left (as of the last batch); otherwise pass nextCursor to go on.
+  done: boolean
+  nextCursor: string | null
 }
 
 export interface Page<T> {
@@ -47,21 +63,35 @@ export function createAdminService({ sql, metrics, forgetLocally }: { sql: Sql; 
     return { items, nextCursor: rows.length > limit ? encodeCursor('e', String(items[items.length - 1].id)) : null }
   }
 
-  // Revokes in batches of MASS_REVOKE_BATCH, each one transaction with its events, so an incident sweep never holds a long lock.
-  async function revokeMatching(filter: store.SessionFilter, reason: string | undefined, actor: Actor): Promise<number> {
+  // Revokes in batches of MASS_REVOKE_BATCH, each one statement with its events, so an incident sweep never holds a long
+  // lock. One sweep at a time in the whole cluster (a session-level advisory lock): a second one, such as a retry of a call
+  // still running, is refused with 409 instead of sweeping beside it. It starts no batch once `budgetMs` has passed, and
+  // answers where it stopped: done, or a cursor from which the next call goes on.
+  async function revokeMatching(filter: store.SessionFilter, reason: string | undefined, actor: Actor, { budgetMs, cursor }: { budgetMs: number; cursor?: string }): Promise<SweepStep> {
     const finalReason = reason ?? DEFAULT_REVOKE_REASON.admin
-    let total = 0
-    for (;;) {
-      const batch = await sql.begin(async (tx) => {
-        const rows = await store.revokeMatching(tx, filter, finalReason, MASS_REVOKE_BATCH)
-        await audit.insertEvents(tx, rows.map((row) => eventFor('revoked', row, actor, finalReason)))
-        await notifyChanged(tx, rows.map((row) => row.id))
-        return rows.map((row) => row.id)
-      })
-      forgetLocally(batch)
-      total += batch.length
-      metrics.sessionsRevoked.inc({ reason: finalReason }, batch.length)
-      if (batch.length < MASS_REVOKE_BATCH) return total
+    const scope = sweepScope(filter, finalReason)
+    let afterId = decodeSweepCursor(cursor, scope)
+    const deadline = performance.now() + budgetMs
+    const connection = await sql.reserve()
+    try {
+      const [{ locked }] = await connection<{ locked: boolean }[]>`select pg_try_advisory_lock(${MASS_REVOKE_LOCK_ID}) as locked`
+      if (!locked) throw sweepRunning()
+      try {
+        let revoked = 0
+        for (;;) {
+          const batch = await store.revokeBatch(connection, filter, afterId, MASS_REVOKE_BATCH, finalReason, actor.name)
+          forgetLocally(batch.revokedIds)
+          revoked += batch.revokedIds.length
+          metrics.sessionsRevoked.inc({ reason: finalReason }, batch.revokedIds.length)
+          if (batch.picked < MASS_REVOKE_BATCH) return { revoked, done: true, nextCursor: null }
+          afterId = batch.lastId!
+          if (performance.now() >= deadline) return { revoked, done: false, nextCursor: encodeSweepCursor(afterId, scope) }
+        }
+      } finally {
+        await connection`select pg_advisory_unlock(${MASS_REVOKE_LOCK_ID})`
+      }
+    } finally {
+      connection.release()
     }
   }
 

@@ -41,18 +41,16 @@ export function toEvent(row: EventRow): AuditEvent {
   }
 }
 
+// One array per column (unnest), so the statement has seven parameters however many events it writes: one parameter per
+// value would pass postgres.js's limit of 65,534 at about 9,400 events.
 export async function insertEvents(db: Db, events: NewEvent[]): Promise<void> {
   if (events.length === 0) return
-  const rows = events.map((event) => ({
-    type: event.type,
-    session_id: event.sessionId,
-    user_id: event.userId,
-    actor: event.actor,
-    reason: event.reason,
-    ip: event.ip,
-    user_agent: event.userAgent,
-  }))
-  await db`insert into audit_events ${db(rows, 'type', 'session_id', 'user_id', 'actor', 'reason', 'ip', 'user_agent')}`
+  const column = <K extends keyof NewEvent>(key: K) => events.map((event) => event[key])
+  await db`
+    insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
+    select * from unnest(
+      ${column('type')}::text[], ${column('sessionId')}::text[], ${column('userId')}::text[], ${column('actor')}::text[],
+      ${column('reason')}::text[], ${column('ip')}::text[], ${column('userAgent')}::text[])`
 }
 
 export interface EventFilter {
@@ -76,12 +74,18 @@ export async function listEvents(db: Db, filter: EventFilter, beforeId: string |
      limit ${limit}`
 }
 
-export async function deleteEventsBefore(db: Db, retention: number, batchSize: number): Promise<number> {
-  const rows = await db`
-    delete from audit_events where id in (
-      select id from audit_events where at < now() - make_interval(secs => ${retention}) order by id limit ${batchSize})
-    returning id`
-  return rows.length
+// A keyset walk by id: each batch starts after the last id the previous one deleted, so it never re-reads the index entries
+// of rows already deleted (dead until vacuum).
+export async function deleteEventsBefore(db: Db, retention: number, afterId: string, batchSize: number): Promise<{ count: number; lastId: string | null }> {
+  const [deleted] = await db<{ count: number; lastId: string | null }[]>`
+    with deleted as (
+      delete from audit_events where id in (
+        select id from audit_events
+         where id > ${afterId} and at < now() - make_interval(secs => ${retention})
+         order by id limit ${batchSize})
+      returning id)
+    select count(*)::int as count, max(id)::text as "lastId" from deleted`
+  return deleted
 }
 
 export { REVOCATION_TYPES } from '../client/types.js'

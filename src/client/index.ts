@@ -4,7 +4,7 @@ import { SessionServiceError, parseRetryAfter, type ErrorCode, type SessionServi
 import type {
   AdminEventsQuery, AdminSessionsQuery, CreateSessionInput, ErrorBody, EventPage, HealthStatus, IssuedSession, MassRevokeQuery,
   PruneResult, RevocationPage, RevocationsQuery, RevokeAllQuery, RevokedCount, Session, SessionData, SessionEnvelope,
-  SessionList, SessionPage, SessionStatus, Stats,
+  SessionList, SessionPage, SessionStatus, Stats, SweepStep, UserSessionsQuery,
 } from './types.js'
 
 export * from './types.js'
@@ -98,6 +98,11 @@ function causeCode(err: unknown): string | undefined {
   }
   return undefined
 }
+
+// How long a sweep step may take before the client gives up on its answer, and how long a caller waits for another
+// sweep (one at a time in the service) to finish before giving up with its sweep_running error.
+const SWEEP_TIMEOUT_MS = 60_000
+const SWEEP_WAIT_MS = 120_000
 
 function isTimeout(err: unknown): boolean {
   return err instanceof Error && err.name === 'TimeoutError'
@@ -220,9 +225,21 @@ export class SessionServiceClient {
 
   // --- a user's sessions -----------------------------------------------------------------------------------------
 
-  // GET /v1/users/{userId}/sessions: active sessions, newest first.
+  // GET /v1/users/{userId}/sessions: every active session, newest first, following nextCursor page by page.
   async listUserSessions(userId: string, call?: CallOptions): Promise<Session[]> {
-    return (await this.request<SessionList>({ operation: 'listUserSessions', repeat: 'idempotent', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/sessions`, expect: 'json' }, call)).body.sessions
+    const sessions: Session[] = []
+    let cursor: string | undefined
+    do {
+      const page = await this.listUserSessionsPage(userId, { cursor }, call)
+      sessions.push(...page.sessions)
+      cursor = page.nextCursor ?? undefined
+    } while (cursor !== undefined)
+    return sessions
+  }
+
+  // One page of GET /v1/users/{userId}/sessions (limit default 100, at most 1000; a page may be shorter when its data is large).
+  async listUserSessionsPage(userId: string, query: UserSessionsQuery = {}, call?: CallOptions): Promise<SessionList> {
+    return (await this.request<SessionList>({ operation: 'listUserSessions', repeat: 'idempotent', method: 'GET', path: `/v1/users/${encodeURIComponent(userId)}/sessions`, query: { ...query }, expect: 'json' }, call)).body
   }
 
   // DELETE /v1/users/{userId}/sessions?except=&reason= → how many were revoked (e.g. on a password change).
@@ -264,13 +281,58 @@ export class SessionServiceClient {
     return (await this.request<Stats>({ operation: 'stats', repeat: 'idempotent', method: 'GET', path: '/v1/admin/stats', expect: 'json' }, call)).body
   }
 
-  // DELETE /v1/admin/sessions: mass revocation; needs a filter or all: true.
-  async revokeMatching(query: MassRevokeQuery, call?: CallOptions): Promise<number> {
-    return (await this.request<RevokedCount>({ operation: 'revokeMatching', repeat: 'idempotent', method: 'DELETE', path: '/v1/admin/sessions', query: { ...query }, expect: 'json' }, call)).body.revoked
+  // DELETE /v1/admin/sessions: mass revocation; needs a filter or all: true. Calls step after step, each continuing from
+  // the last one's cursor, until the sweep is done; answers how many it revoked in all.
+  async revokeMatching(query: Omit<MassRevokeQuery, 'cursor'>, call?: CallOptions): Promise<number> {
+    let revoked = 0
+    let cursor: string | undefined
+    for (;;) {
+      const step = await this.revokeMatchingStep({ ...query, cursor }, call)
+      revoked += step.revoked
+      if (step.done) return revoked
+      cursor = step.nextCursor ?? undefined
+    }
   }
 
+  // One step of a mass revocation: the service sweeps for a bounded time and answers what it did and whether it is done.
+  // Safe to retry: the service answers within the step's own bound (never 503 while it works), and a call that meets a
+  // sweep still running anywhere (such as this call's own earlier attempt) is refused with 409 sweep_running, on which this
+  // waits and calls again rather than sweeping beside it.
+  async revokeMatchingStep(query: MassRevokeQuery, call?: CallOptions): Promise<SweepStep> {
+    return this.sweep(() => this.request<SweepStep>({ operation: 'revokeMatching', repeat: 'idempotent', method: 'DELETE', path: '/v1/admin/sessions', query: { ...query }, expect: 'json', timeoutMs: this.sweepTimeoutMs(call) }, call), call)
+  }
+
+  // POST /v1/admin/prune, step after step until nothing is due (or another node is pruning: skipped).
   async prune(call?: CallOptions): Promise<PruneResult> {
-    return (await this.request<PruneResult>({ operation: 'prune', repeat: 'idempotent', method: 'POST', path: '/v1/admin/prune', expect: 'json' }, call)).body
+    const total: PruneResult = { deleted: 0, deletedEvents: 0, endedRecorded: 0, skipped: false, done: false }
+    for (let first = true; ; first = false) {
+      const step = (await this.request<PruneResult>({ operation: 'prune', repeat: 'idempotent', method: 'POST', path: '/v1/admin/prune', expect: 'json', timeoutMs: this.sweepTimeoutMs(call) }, call)).body
+      total.deleted += step.deleted
+      total.deletedEvents += step.deletedEvents
+      total.endedRecorded += step.endedRecorded
+      total.skipped = step.skipped && first
+      total.done = step.done
+      if (step.done || step.skipped) return total
+    }
+  }
+
+  // A sweep step may run for the service's budget (its statement timeout) and one batch more: more than a usual call.
+  private sweepTimeoutMs(call: CallOptions | undefined): number {
+    return call?.timeoutMs ?? Math.max(this.timeoutMs, SWEEP_TIMEOUT_MS)
+  }
+
+  private async sweep<T>(step: () => Promise<Answer<T>>, call: CallOptions | undefined): Promise<T> {
+    const waitUntil = performance.now() + SWEEP_WAIT_MS
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return (await step()).body
+      } catch (err) {
+        if (!(err instanceof SessionServiceError) || err.code !== 'sweep_running' || performance.now() >= waitUntil) throw err
+        const delayMs = backoffDelayMs(attempt, this.baseDelayMs * 10, this.maxDelayMs)
+        this.options.onRetry?.({ operation: err.operation, attempt, delayMs, error: err })
+        await sleep(delayMs, call?.signal)
+      }
+    }
   }
 
   // --- operations (no key) -------------------------------------------------------------------------------------------

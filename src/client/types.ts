@@ -15,7 +15,7 @@ export type RevocationType = (typeof REVOCATION_TYPES)[number]
 // Every code the service answers with (ErrorBody.error.code in openapi.yaml).
 export const SERVICE_ERROR_CODES = [
   'invalid_request', 'invalid_api_key', 'session_invalid', 'forbidden', 'not_found', 'cursor_expired', 'session_limit',
-  'version_conflict', 'payload_too_large', 'unsupported_media_type', 'unavailable', 'internal_error',
+  'sweep_running', 'version_conflict', 'payload_too_large', 'unsupported_media_type', 'unavailable', 'internal_error',
 ] as const
 export type ServiceErrorCode = (typeof SERVICE_ERROR_CODES)[number]
 
@@ -84,6 +84,18 @@ export interface EventPage {
 
 export interface SessionList {
   sessions: Session[]
+  nextCursor: string | null
+}
+
+export interface UserSessionsQuery {
+  limit?: number
+  cursor?: string
+}
+
+export interface SweepStep {
+  revoked: number
+  done: boolean
+  nextCursor: string | null
 }
 
 export interface AgeBucket {
@@ -109,6 +121,7 @@ export interface PruneResult {
   deletedEvents: number
   endedRecorded: number
   skipped: boolean
+  done: boolean
 }
 
 export interface Revocation {
@@ -199,4 +212,5 @@ export interface MassRevokeQuery {
   createdBefore?: string
   reason?: string
   all?: boolean
+  cursor?: string
 }

@@ -11,7 +11,7 @@ import { prune } from '../jobs/prune.js'
 import type { Metrics } from '../metrics.js'
 import type { SessionFilter } from '../sessions/store.js'
 import { toSession, type SessionState } from '../sessions/types.js'
-import { EVENT_TYPES, RevokedCount, SESSION_STATES, text } from './schemas.js'
+import { EVENT_TYPES, SESSION_STATES, text } from './schemas.js'
 
 const limit = { type: 'integer', minimum: 1, maximum: 1000, default: 100 } as const
 const cursor = { type: 'string', minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' } as const
@@ -49,7 +49,15 @@ const MassRevokeQuery = {
     createdBefore: dateTime,
     reason: text(),
     all: { type: 'boolean' },
+    cursor,
   },
+} as const
+
+const SweepStep = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['revoked', 'done', 'nextCursor'],
+  properties: { revoked: { type: 'integer' }, done: { type: 'boolean' }, nextCursor: { type: ['string', 'null'] } },
 } as const
 
 const SessionPage = {
@@ -112,8 +120,10 @@ const StatsBody = {
 const PruneBody = {
   type: 'object',
   additionalProperties: false,
-  required: ['deleted', 'deletedEvents', 'endedRecorded', 'skipped'],
-  properties: { deleted: { type: 'integer' }, deletedEvents: { type: 'integer' }, endedRecorded: { type: 'integer' }, skipped: { type: 'boolean' } },
+  required: ['deleted', 'deletedEvents', 'endedRecorded', 'skipped', 'done'],
+  properties: {
+    deleted: { type: 'integer' }, deletedEvents: { type: 'integer' }, endedRecorded: { type: 'integer' }, skipped: { type: 'boolean' }, done: { type: 'boolean' },
+  },
 } as const
 
 export interface AdminRoutesOptions {
@@ -151,10 +161,17 @@ export async function adminRoutes(app: FastifyInstance, { admin, sql, config, me
   // Stats may read the whole sessions table for longer than a request's usual database bound (see stats-store.ts).
   app.get('/stats', { schema: { response: { 200: StatsBody } }, config: { databaseTimeoutMs: STATS_STATEMENT_TIMEOUT_MS + 5_000 } }, async () => admin.stats())
 
-  app.delete<{ Querystring: { policy?: string; userId?: string; createdBefore?: string; reason?: string; all?: boolean } }>('/sessions', {
-    schema: { querystring: MassRevokeQuery, response: { 200: RevokedCount } },
+  // Long operations work in batches for at most sweepBudgetMs, then answer what they did and whether they are done; the
+  // gate's bound for them allows that budget plus one batch begun just before it ran out (itself ended by statement_timeout).
+  // They never answer 503 while their work goes on, so a retry can never meet its own first attempt still sweeping.
+  const sweepBudgetMs = config.databaseStatementTimeoutMs
+  const sweepLimits = { databaseTimeoutMs: sweepBudgetMs + config.databaseStatementTimeoutMs * 2 + 1000 }
+
+  app.delete<{ Querystring: { policy?: string; userId?: string; createdBefore?: string; reason?: string; all?: boolean; cursor?: string } }>('/sessions', {
+    schema: { querystring: MassRevokeQuery, response: { 200: SweepStep } },
+    config: sweepLimits,
   }, async (req) => {
-    const { policy, userId, createdBefore, reason, all } = req.query
+    const { policy, userId, createdBefore, reason, all, cursor: from } = req.query
     const filter: SessionFilter = {
       ...(policy === undefined ? {} : { policy }),
       ...(userId === undefined ? {} : { userId }),
@@ -163,13 +180,13 @@ export async function adminRoutes(app: FastifyInstance, { admin, sql, config, me
     if (Object.keys(filter).length === 0 && all !== true) {
       throw invalidRequest('mass revocation needs at least one filter (policy, userId, createdBefore) or all=true')
     }
-    const revoked = await admin.revokeMatching(filter, reason, { name: req.apiKey!.name })
-    req.log.warn({ filter, reason, revoked, actor: req.apiKey!.name }, 'mass revocation')
-    return { revoked }
+    const step = await admin.revokeMatching(filter, reason, { name: req.apiKey!.name }, { budgetMs: sweepBudgetMs, cursor: from })
+    req.log.warn({ filter, reason, revoked: step.revoked, done: step.done, actor: req.apiKey!.name }, 'mass revocation')
+    return step
   })
 
-  app.post('/prune', { schema: { response: { 200: PruneBody } } }, async () => {
-    const result = await prune(sql, config, metrics)
-    return { deleted: result.sessions, deletedEvents: result.events, endedRecorded: result.endedRecorded, skipped: !result.ran }
+  app.post('/prune', { schema: { response: { 200: PruneBody } }, config: sweepLimits }, async () => {
+    const result = await prune(sql, config, metrics, { budgetMs: sweepBudgetMs })
+    return { deleted: result.sessions, deletedEvents: result.events, endedRecorded: result.endedRecorded, skipped: !result.ran, done: result.done }
   })
 }

@@ -4,6 +4,8 @@ import type { SessionService } from '../sessions/service.js'
 import { toSession } from '../sessions/types.js'
 import { RevokedCount, text } from './schemas.js'
 
+export const REVOKE_ALL_TIMEOUT_MS = 120_000
+
 const UserParams = {
   type: 'object',
   required: ['userId'],
@@ -15,20 +17,34 @@ const RevokeAllQuery = {
   properties: { except: text(), reason: text() },
 } as const
 
+const ListQuery = {
+  type: 'object',
+  properties: {
+    limit: { type: 'integer', minimum: 1, maximum: 1000, default: 100 },
+    cursor: { type: 'string', minLength: 1, maxLength: 512, pattern: '^[A-Za-z0-9_-]+$' },
+  },
+} as const
+
 const SessionList = {
   type: 'object',
   additionalProperties: false,
-  required: ['sessions'],
-  properties: { sessions: { type: 'array', items: { $ref: 'Session#' } } },
+  required: ['sessions', 'nextCursor'],
+  properties: { sessions: { type: 'array', items: { $ref: 'Session#' } }, nextCursor: { type: ['string', 'null'] } },
 } as const
 
 export async function userRoutes(app: FastifyInstance, { sessions }: { sessions: SessionService }): Promise<void> {
-  app.get<{ Params: { userId: string } }>('/users/:userId/sessions', {
-    schema: { params: UserParams, response: { 200: SessionList } },
-  }, async (req) => ({ sessions: (await sessions.listForUser(req.params.userId)).map(toSession) }))
+  app.get<{ Params: { userId: string }; Querystring: { limit: number; cursor?: string } }>('/users/:userId/sessions', {
+    schema: { params: UserParams, querystring: ListQuery, response: { 200: SessionList } },
+  }, async (req) => {
+    const page = await sessions.listForUser(req.params.userId, req.query)
+    return { sessions: page.items.map(toSession), nextCursor: page.nextCursor }
+  })
 
   app.delete<{ Params: { userId: string }; Querystring: { except?: string; reason?: string } }>('/users/:userId/sessions', {
     schema: { params: UserParams, querystring: RevokeAllQuery, response: { 200: RevokedCount } },
+    // contract: one transaction however many sessions the user has; its batches each end by statement_timeout, and the
+    // whole may take longer than the gate's usual bound (about a second per 10,000 sessions), so it gets its own.
+    config: { databaseTimeoutMs: REVOKE_ALL_TIMEOUT_MS },
   }, async (req) => {
     const { except, reason } = req.query
     const revoked = await sessions.revokeAllForUser(req.params.userId, except, reason, { name: req.apiKey!.name })

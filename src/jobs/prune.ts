@@ -18,38 +18,52 @@ export interface PruneResult {
   endedRecorded: number
   sessions: number
   events: number
+  // Everything due was handled; false when the budget ran out first (the next run goes on from there).
+  done: boolean
 }
 
-// Runs a bounded statement until it handles less than a full batch; each statement is its own transaction.
-async function inBatches(runBatch: () => Promise<number>): Promise<number> {
-  let total = 0
-  for (;;) {
-    const handled = await runBatch()
-    total += handled
-    if (handled < PRUNE_BATCH) return total
-  }
+export interface PruneOptions {
+  // Start no batch once this long has passed since the run began (POST /v1/admin/prune: an answer within the request's
+  // bound). Undefined: run until nothing is due (the cron job).
+  budgetMs?: number
 }
 
 // One reserved connection holds the session-level advisory lock for the whole run and runs every batch, each committing
 // on its own; it takes a single pool connection, so pruning can never wait on the pool it is holding.
-export async function prune(sql: Sql, config: Pick<Config, 'retention'>, metrics: Metrics): Promise<PruneResult> {
+export async function prune(sql: Sql, config: Pick<Config, 'retention'>, metrics: Metrics, { budgetMs }: PruneOptions = {}): Promise<PruneResult> {
+  const deadline = budgetMs === undefined ? Infinity : performance.now() + budgetMs
+  const counts = { endedRecorded: 0, sessions: 0, events: 0 }
+  // Runs a bounded statement until it handles less than a full batch (true), or the budget is spent (false).
+  async function inBatches(kind: keyof typeof counts, runBatch: () => Promise<number>): Promise<boolean> {
+    for (;;) {
+      if (performance.now() >= deadline) return false
+      const handled = await runBatch()
+      counts[kind] += handled
+      if (handled < PRUNE_BATCH) return true
+    }
+  }
   const connection = await sql.reserve()
   try {
     const [{ locked }] = await connection<{ locked: boolean }[]>`select pg_try_advisory_lock(${PRUNE_LOCK_ID}) as locked`
     if (!locked) {
       metrics.pruneRuns.inc({ result: 'skipped' })
-      return { ran: false, endedRecorded: 0, sessions: 0, events: 0 }
+      return { ran: false, endedRecorded: 0, sessions: 0, events: 0, done: false }
     }
     const stopTimer = metrics.pruneDuration.startTimer()
     try {
-      const endedRecorded = await inBatches(() => store.recordTimeEnded(connection, PRUNE_BATCH))
-      const sessions = await inBatches(() => store.deleteEndedBefore(connection, config.retention, PRUNE_BATCH))
-      const events = await inBatches(() => audit.deleteEventsBefore(connection, config.retention, PRUNE_BATCH))
+      let afterEventId = '0'
+      const done = await inBatches('endedRecorded', () => store.recordTimeEnded(connection, PRUNE_BATCH))
+        && await inBatches('sessions', () => store.deleteEndedBefore(connection, config.retention, PRUNE_BATCH))
+        && await inBatches('events', async () => {
+          const deleted = await audit.deleteEventsBefore(connection, config.retention, afterEventId, PRUNE_BATCH)
+          afterEventId = deleted.lastId ?? afterEventId
+          return deleted.count
+        })
       metrics.pruneRuns.inc({ result: 'ran' })
-      metrics.pruneRows.inc({ kind: 'ended_recorded' }, endedRecorded)
-      metrics.pruneRows.inc({ kind: 'sessions' }, sessions)
-      metrics.pruneRows.inc({ kind: 'events' }, events)
-      return { ran: true, endedRecorded, sessions, events }
+      metrics.pruneRows.inc({ kind: 'ended_recorded' }, counts.endedRecorded)
+      metrics.pruneRows.inc({ kind: 'sessions' }, counts.sessions)
+      metrics.pruneRows.inc({ kind: 'events' }, counts.events)
+      return { ran: true, ...counts, done }
     } finally {
       stopTimer()
       await connection`select pg_advisory_unlock(${PRUNE_LOCK_ID})`

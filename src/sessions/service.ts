@@ -7,6 +7,7 @@ import { notifyChanged } from './change-feed.js'
 import { invalidRequest, notFound, sessionInvalid, sessionLimit, versionConflict, type AppError } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import { checkDataShape, checkDataSize } from './data.js'
+import { decodeCursor, encodeCursor } from '../cursor.js'
 import { jsonEqual, mergePatch, type Json } from './merge-patch.js'
 import * as store from './store.js'
 import { hashToken, isWellFormedSessionId, isWellFormedToken, newSessionId, newToken } from './tokens.js'
@@ -29,6 +30,20 @@ export interface IssuedSession {
   token: string
   row: SessionRow
 }
+
+// Bytes of session data (as JSON) one page of a user's sessions may carry: a normal user's list fits in one page, and at
+// 16 KiB of data per session a full page is about 1 MiB instead of 16.
+export const USER_LIST_DATA_BUDGET = 1024 * 1024
+
+function decodeUserListCursor(cursor: string | undefined): { micros: string; id: string } | undefined {
+  const key = decodeCursor('u', cursor, (key) => /^-?[0-9]{1,17}\.s_[0-9A-Z]{26}$/.test(key))
+  if (key === undefined) return undefined
+  const [micros, id] = key.split('.')
+  return { micros, id }
+}
+
+// Sessions revoked per statement when a user logs out everywhere or is evicted over a limit.
+export const USER_REVOKE_BATCH = 5000
 
 export const DEFAULT_REVOKE_REASON = { logout: 'logout', admin: 'admin', limit: 'session_limit', rotated: 'rotated' } as const
 
@@ -102,10 +117,12 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
       const active = await store.countActiveForUser(tx, input.userId, policy.name)
       if (active >= policy.maxPerUser) {
         if (policy.onLimit === 'reject') throw sessionLimit(policy.maxPerUser)
-        const evicted = await store.revokeLeastRecentlySeen(tx, input.userId, policy.name, active - policy.maxPerUser + 1, DEFAULT_REVOKE_REASON.limit)
-        await audit.insertEvents(tx, evicted.map((old) => eventFor('limit_evicted', old, actor, DEFAULT_REVOKE_REASON.limit)))
-        await notifyChanged(tx, evicted.map((old) => old.id))
-        evictedIds.push(...evicted.map((old) => old.id))
+        // Usually one; many only where the limit was lowered below what a user holds: then in bounded statements.
+        for (let due = active - policy.maxPerUser + 1; due > 0; due -= USER_REVOKE_BATCH) {
+          const evicted = await store.evictLeastRecentlySeen(tx, input.userId, policy.name, Math.min(due, USER_REVOKE_BATCH), DEFAULT_REVOKE_REASON.limit, actor.name)
+          await notifyChanged(tx, evicted)
+          evictedIds.push(...evicted)
+        }
       }
       return store.insertSessionWithEvent(tx, newRow, actor.name)
     })
@@ -235,17 +252,31 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
     }
   }
 
-  async function listForUser(userId: string): Promise<SessionRow[]> {
-    return store.listActiveForUser(sql, userId)
+  // contract: a page holds at most `limit` sessions, and past the first no more than USER_LIST_DATA_BUDGET bytes of data;
+  // nextCursor is null on the last page.
+  async function listForUser(userId: string, { limit, cursor }: { limit: number; cursor?: string }): Promise<{ items: SessionRow[]; nextCursor: string | null }> {
+    const before = decodeUserListCursor(cursor)
+    const rows = await store.listActiveForUser(sql, userId, before, limit, USER_LIST_DATA_BUDGET)
+    const kept = rows.slice(0, limit)
+    const cut = kept.findIndex((row) => !row.within_budget)
+    const items = cut === -1 ? kept : kept.slice(0, cut)
+    const last = items[items.length - 1]
+    return { items, nextCursor: rows.length > items.length ? encodeCursor('u', `${last.created_micros}.${last.id}`) : null }
   }
 
+  // contract: log out everywhere is one transaction whatever the number of sessions: all of them end, or none does. It runs
+  // as bounded batches inside that transaction, so no statement grows with the user's session count.
   async function revokeAllForUser(userId: string, exceptId: string | undefined, reason: string | undefined, actor: Actor): Promise<number> {
     const finalReason = reason ?? DEFAULT_REVOKE_REASON.admin
     const revoked = await sql.begin(async (tx) => {
-      const rows = await store.revokeUserSessions(tx, userId, exceptId, finalReason)
-      await audit.insertEvents(tx, rows.map((row) => eventFor('revoked', row, actor, finalReason)))
-      await notifyChanged(tx, rows.map((row) => row.id))
-      return rows.map((row) => row.id)
+      const ids: string[] = []
+      let afterId: string | undefined
+      for (;;) {
+        const batch = await store.revokeBatch(tx, { userId, exceptId }, afterId, USER_REVOKE_BATCH, finalReason, actor.name)
+        ids.push(...batch.revokedIds)
+        if (batch.picked < USER_REVOKE_BATCH) return ids
+        afterId = batch.lastId!
+      }
     })
     forgetLocally(revoked)
     metrics.sessionsRevoked.inc({ reason: finalReason }, revoked.length)

@@ -126,14 +126,6 @@ export async function revokeById(db: Db, id: string, reason: string): Promise<Se
   return row
 }
 
-export async function revokeUserSessions(db: Db, userId: string, exceptId: string | undefined, reason: string): Promise<SessionRow[]> {
-  return db<SessionRow[]>`
-    update sessions s set revoked_at = now(), revoke_reason = ${reason}
-     where s.user_id = ${userId} and ${isActive(db)}
-       ${exceptId === undefined ? db`` : db`and s.id <> ${exceptId}`}
-    returning *`
-}
-
 // Serialises every limit decision for one user; the two-key form keeps it apart from single-key locks (migrations, prune).
 export async function lockUser(db: Db, userId: string): Promise<void> {
   await db`select pg_advisory_xact_lock(1, hashtext(${userId}))`
@@ -145,15 +137,24 @@ export async function countActiveForUser(db: Db, userId: string, policy: string)
   return count
 }
 
-export async function revokeLeastRecentlySeen(db: Db, userId: string, policy: string, howMany: number, reason: string): Promise<SessionRow[]> {
-  return db<SessionRow[]>`
-    update sessions set revoked_at = now(), revoke_reason = ${reason}
-     where id in (
-       select s.id from sessions s
-        where s.user_id = ${userId} and s.policy = ${policy} and ${isActive(db)}
-        order by s.last_seen_at, s.created_at, s.id
-        limit ${howMany})
-    returning *`
+// Eviction over the per-user limit: the revocations and their limit_evicted events in one statement, so its parameters are a
+// fixed handful however many sessions a lowered limit evicts at once.
+export async function evictLeastRecentlySeen(db: Db, userId: string, policy: string, howMany: number, reason: string, actor: string): Promise<string[]> {
+  const rows = await db<{ id: string }[]>`
+    with evicted as (
+      update sessions set revoked_at = now(), revoke_reason = ${reason}
+       where id in (
+         select s.id from sessions s
+          where s.user_id = ${userId} and s.policy = ${policy} and ${isActive(db)}
+          order by s.last_seen_at, s.created_at, s.id
+          limit ${howMany})
+      returning id, user_id, ip, user_agent
+    ), evicted_event as (
+      insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
+      select 'limit_evicted', e.id, e.user_id, ${actor}, ${reason}, e.ip, e.user_agent from evicted e
+    )
+    select id from evicted`
+  return rows.map((row) => row.id)
 }
 
 export async function updateData(db: Db, id: string, data: SessionData): Promise<SessionRow> {
@@ -162,9 +163,33 @@ export async function updateData(db: Db, id: string, data: SessionData): Promise
   return row
 }
 
-export async function listActiveForUser(db: Db, userId: string): Promise<SessionRow[]> {
-  return db<SessionRow[]>`
-    select s.* from sessions s where s.user_id = ${userId} and ${isActive(db)}
+export interface UserPageRow extends SessionRow {
+  // created_at in whole microseconds since the epoch (exact, unlike a Date): the page's keyset position.
+  created_micros: string
+  // The row's data fits the page's byte budget together with the rows before it (the first row always does).
+  within_budget: boolean
+}
+
+// A page of a user's active sessions, newest first by creation, after a (created_at, id) keyset position. `limit + 1`
+// rows are read; only those whose data, summed in page order, stays within `dataBudget` bytes carry their data out of the
+// database, so one answer is bounded by its limit and by its budget whatever the sessions hold.
+export async function listActiveForUser(db: Db, userId: string, before: { micros: string; id: string } | undefined, limit: number, dataBudget: number): Promise<UserPageRow[]> {
+  return db<UserPageRow[]>`
+    with page as (
+      select s.* from sessions s
+       where s.user_id = ${userId} and ${isActive(db)}
+         ${before === undefined ? db`` : db`and (s.created_at, s.id) < (timestamptz 'epoch' + ${before.micros}::bigint * interval '1 microsecond', ${before.id})`}
+       order by s.created_at desc, s.id desc
+       limit ${limit + 1}
+    ), sized as (
+      select p.id, coalesce(sum(octet_length(p.data::text)) over (order by p.created_at desc, p.id desc rows between unbounded preceding and 1 preceding), 0) as bytes_before
+        from page p
+    )
+    select s.id, s.user_id, s.policy, case when z.bytes_before < ${dataBudget} then s.data end as data, s.version, s.created_at,
+           s.last_seen_at, s.idle_expires_at, s.expires_at, s.ip, s.user_agent, s.revoked_at, s.revoke_reason,
+           (extract(epoch from s.created_at) * 1000000)::bigint::text as created_micros,
+           z.bytes_before < ${dataBudget} as within_budget
+      from page s join sized z on z.id = s.id
      order by s.created_at desc, s.id desc`
 }
 
@@ -204,15 +229,44 @@ export async function listSessions(db: Db, filter: SessionFilter, beforeId: stri
      limit ${limit}`
 }
 
-export async function revokeMatching(db: Db, filter: SessionFilter, reason: string, batchSize: number): Promise<SessionRow[]> {
-  return db<SessionRow[]>`
-    update sessions set revoked_at = now(), revoke_reason = ${reason}
-     where id in (
-       select s.id from sessions s where ${isActive(db)} ${matches(db, filter)}
-        order by s.created_at, s.id
-        limit ${batchSize}
-        for update skip locked)
-    returning *`
+export interface RevokedBatch {
+  // Active matching sessions this batch took up, and the last of them in id order: where the next batch starts.
+  picked: number
+  lastId: string | null
+  // Those this batch revoked (fewer than picked only when another change ended one first).
+  revokedIds: string[]
+}
+
+// One batch of a bulk revocation: the next `batchSize` active sessions matching the filter after `afterId` in id order,
+// revoked with their audit events and change notifications in one statement (atomic on its own, as mass revocation runs
+// it outside a transaction on the connection that holds its lock). A keyset walk: each batch starts where the last one stopped, on an index
+// ending in id (the primary key, (user_id, id) or (policy, id)), so a batch reads about its own rows at any table size, and
+// the statement's parameters are a fixed handful at any batch size.
+export async function revokeBatch(db: Db, filter: SessionFilter & { exceptId?: string }, afterId: string | undefined, batchSize: number, reason: string, actor: string): Promise<RevokedBatch> {
+  const [batch] = await db<RevokedBatch[]>`
+    with picked as (
+      select s.id from sessions s
+       where ${isActive(db)} ${matches(db, filter)}
+         ${filter.exceptId === undefined ? db`` : db`and s.id <> ${filter.exceptId}`}
+         ${afterId === undefined ? db`` : db`and s.id > ${afterId}`}
+       order by s.id
+       limit ${batchSize}
+    ), revoked as (
+      -- by primary key, id by id: a join with the CTE could be planned as a hash join over the whole table
+      update sessions s set revoked_at = now(), revoke_reason = ${reason}
+       where s.id = any(array(select p.id from picked p)) and ${isActive(db)}
+      returning s.id, s.user_id, s.ip, s.user_agent
+    ), revoked_event as (
+      insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
+      select 'revoked', r.id, r.user_id, ${actor}, ${reason}, r.ip, r.user_agent from revoked r
+    ), notified as (
+      select pg_notify(${CHANGES_CHANNEL}, r.id) from revoked r
+    )
+    select (select count(*) from picked)::int as picked,
+           (select count(*) from notified)::int as notified,
+           (select max(p.id) from picked p) as "lastId",
+           coalesce((select array_agg(r.id) from revoked r), '{}') as "revokedIds"`
+  return batch
 }
 
 // Writes the expired / idle_timeout event of sessions that ended by time, dated when they ended, once each.

@@ -100,7 +100,8 @@ const SHAPES: Array<[string, Shape, () => Shape]> = [
   ['ValidateInput', shape<C.ValidateInput>()({ required: ['token'], optional: ['touch'] }), () => objectShape(requestBody('/v1/sessions/validate', 'post'))],
   ['RevokeInput', shape<C.RevokeInput>()({ required: ['token'], optional: ['reason'] }), () => objectShape(requestBody('/v1/sessions/revoke', 'post'))],
   ['PatchInput', shape<C.PatchInput>()({ required: ['data'], optional: [] }), () => objectShape(requestBody('/v1/sessions/{id}', 'patch'))],
-  ['SessionList', shape<C.SessionList>()({ required: ['sessions'], optional: [] }), () => objectShape(answer('/v1/users/{userId}/sessions', 'get', '200'))],
+  ['SessionList', shape<C.SessionList>()({ required: ['sessions', 'nextCursor'], optional: [] }), () => objectShape(answer('/v1/users/{userId}/sessions', 'get', '200'))],
+  ['UserSessionsQuery', shape<C.UserSessionsQuery>()({ required: [], optional: ['limit', 'cursor'] }), () => queryShape('/v1/users/{userId}/sessions', 'get')],
   ['RevokeAllQuery', shape<C.RevokeAllQuery>()({ required: [], optional: ['except', 'reason'] }), () => queryShape('/v1/users/{userId}/sessions', 'delete')],
   ['RevocationsQuery', shape<C.RevocationsQuery>()({ required: [], optional: ['since', 'wait'] }), () => queryShape('/v1/revocations', 'get')],
   ['RevocationPage', shape<C.RevocationPage>()({ required: ['revocations', 'nextCursor'], optional: [] }), () => objectShape(answer('/v1/revocations', 'get', '200'))],
@@ -109,8 +110,9 @@ const SHAPES: Array<[string, Shape, () => Shape]> = [
   ['SessionPage', shape<C.SessionPage>()({ required: ['sessions', 'nextCursor'], optional: [] }), () => objectShape(answer('/v1/admin/sessions', 'get', '200'))],
   ['AdminEventsQuery', shape<C.AdminEventsQuery>()({ required: [], optional: ['userId', 'sessionId', 'type', 'since', 'limit', 'cursor'] }), () => queryShape('/v1/admin/events', 'get')],
   ['EventPage', shape<C.EventPage>()({ required: ['events', 'nextCursor'], optional: [] }), () => objectShape(answer('/v1/admin/events', 'get', '200'))],
-  ['MassRevokeQuery', shape<C.MassRevokeQuery>()({ required: [], optional: ['policy', 'userId', 'createdBefore', 'reason', 'all'] }), () => queryShape('/v1/admin/sessions', 'delete')],
-  ['PruneResult', shape<C.PruneResult>()({ required: ['deleted', 'deletedEvents', 'endedRecorded', 'skipped'], optional: [] }), () => objectShape(answer('/v1/admin/prune', 'post', '200'))],
+  ['MassRevokeQuery', shape<C.MassRevokeQuery>()({ required: [], optional: ['policy', 'userId', 'createdBefore', 'reason', 'all', 'cursor'] }), () => queryShape('/v1/admin/sessions', 'delete')],
+  ['SweepStep', shape<C.SweepStep>()({ required: ['revoked', 'done', 'nextCursor'], optional: [] }), () => objectShape(answer('/v1/admin/sessions', 'delete', '200'))],
+  ['PruneResult', shape<C.PruneResult>()({ required: ['deleted', 'deletedEvents', 'endedRecorded', 'skipped', 'done'], optional: [] }), () => objectShape(answer('/v1/admin/prune', 'post', '200'))],
 ]
 
 t.test('every client type has the keys of its openapi.yaml schema, required and optional alike', async (t) => {
