@@ -157,14 +157,14 @@ t.test('mass revocation: needs a filter or all=true, revokes only matches, one e
   t.equal(bare.json().error.code, 'invalid_request')
 
   const res = await call(app, admin('/v1/admin/sessions?policy=finance&reason=incident', 'DELETE'))
-  t.same(res.json(), { revoked: 2 })
+  t.same(res.json(), { revoked: 2, done: true, nextCursor: null })
   for (const { token } of finance) t.match((await validate(app, token)).json(), { error: { reason: 'revoked', revokeReason: 'incident' } })
   t.equal((await validate(app, other.token)).statusCode, 200)
   const [{ count }] = await sql<{ count: number }[]>`select count(*)::int as count from audit_events where type = 'revoked' and reason = 'incident' and actor = 'ops'`
   t.equal(count, 2)
 
   const all = await call(app, admin('/v1/admin/sessions?all=true', 'DELETE'))
-  t.same(all.json(), { revoked: 1 })
+  t.same(all.json(), { revoked: 1, done: true, nextCursor: null })
   t.match((await validate(app, other.token)).json(), { error: { revokeReason: 'admin' } })
 })
 
@@ -185,7 +185,7 @@ t.test('prune: deletes only sessions ended longer ago than the retention, and ol
   const res = await call(app, admin('/v1/admin/prune', 'POST'))
   t.equal(res.statusCode, 200, res.body)
   // The idle-ended session's idle_timeout event is dated at its deadline, already past retention, so it goes too.
-  t.same(res.json(), { deleted: 2, deletedEvents: 2, endedRecorded: 1, skipped: false })
+  t.same(res.json(), { deleted: 2, deletedEvents: 2, endedRecorded: 1, skipped: false, done: true })
   const left = await sql<{ id: string }[]>`select id from sessions order by id`
   t.same(left.map((row) => row.id).sort(), [live.session.id, recentlyEnded.session.id, oldButActive.session.id].sort())
   t.equal((await validate(app, live.token)).statusCode, 200)

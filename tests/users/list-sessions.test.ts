@@ -1,4 +1,4 @@
-// GET /v1/users/{userId}/sessions: the user's active sessions, newest first, with public fields only.
+// GET /v1/users/{userId}/sessions: the user's active sessions, newest first, with public fields only, paged.
 import t from 'tap'
 import { call, setup } from '../helpers/app.js'
 import { ageSession } from '../helpers/db.js'
@@ -42,7 +42,7 @@ t.test('list: the body has only the sessions array of whitelisted session fields
   const issued = [await issue(app, { userId: 'l-fields', ip: '198.51.100.1', userAgent: 'curl/8' }), await issue(app, { userId: 'l-fields' })]
   const res = await list('l-fields')
   const body = res.json()
-  t.same(Object.keys(body), ['sessions'])
+  t.same(Object.keys(body), ['sessions', 'nextCursor'])
   t.equal(body.sessions.length, 2)
   for (const session of body.sessions) {
     for (const field of Object.keys(session)) t.ok((SESSION_FIELDS as readonly string[]).includes(field), `field ${field} is public`)
@@ -64,7 +64,7 @@ t.test('list: another user\'s sessions are not listed', async (t) => {
 t.test('list: a user with no sessions gets an empty list', async (t) => {
   const res = await list('l-nobody')
   t.equal(res.statusCode, 200)
-  t.same(res.json(), { sessions: [] })
+  t.same(res.json(), { sessions: [], nextCursor: null })
 })
 
 for (const userId of ['Zoë Müller', 'user with spaces', '山田 太郎 😀', 'Zoë 42/x', 'a+b&c=d?e#f%']) {
