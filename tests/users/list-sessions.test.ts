@@ -79,3 +79,63 @@ for (const userId of ['Zoë Müller', 'user with spaces', '山田 太郎 😀', 
 t.test('list: a userId with a control character is a 400', async (t) => {
   assertError(t, await list('a\u0001b'), 400, 'invalid_request')
 })
+
+// `count` active sessions of one user written directly, created a second apart (the last newest), each with `dataBytes` of data.
+async function fillUser(userId: string, prefix: string, count: number, dataBytes = 0): Promise<string[]> {
+  const rows = await sql<{ id: string }[]>`
+    insert into sessions (id, token_hash, user_id, policy, data, idle_timeout, created_at, idle_expires_at, expires_at)
+    select 's_' || ${prefix} || lpad(upper(to_hex(g)), ${26 - prefix.length}, '0'), sha256((${prefix} || g)::bytea), ${userId}, 'default',
+           case when ${dataBytes}::int = 0 then '{}'::jsonb else jsonb_build_object('blob', repeat('x', ${dataBytes}::int)) end,
+           3600, now() - make_interval(secs => ${count}::int - g), now() + interval '1 hour', now() + interval '1 day'
+      from generate_series(1, ${count}::int) g
+    returning id`
+  return rows.map((row) => row.id)
+}
+
+async function allPages(userId: string, query = ''): Promise<{ ids: string[]; pages: number[]; bytes: number[] }> {
+  const ids: string[] = []
+  const pages: number[] = []
+  const bytes: number[] = []
+  let cursor: string | null = null
+  do {
+    const res = await call(app, { method: 'GET', url: `/v1/users/${userId}/sessions?${query}${cursor === null ? '' : `&cursor=${cursor}`}` })
+    if (res.statusCode !== 200) throw new Error(res.body)
+    const body = res.json() as { sessions: Array<{ id: string }>; nextCursor: string | null }
+    ids.push(...body.sessions.map((s) => s.id))
+    pages.push(body.sessions.length)
+    bytes.push(res.body.length)
+    cursor = body.nextCursor
+  } while (cursor !== null)
+  return { ids, pages, bytes }
+}
+
+t.test('list: 250 sessions come in pages of 100 by default, each once, newest first, following nextCursor', async (t) => {
+  const ids = await fillUser('l-paged', 'P', 250)
+  const { ids: listed, pages } = await allPages('l-paged')
+  t.same(pages, [100, 100, 50])
+  t.same(listed, [...ids].reverse())
+})
+
+t.test('list: limit sets the page size, at most 1000', async (t) => {
+  await fillUser('l-limit', 'Q', 30)
+  t.same((await allPages('l-limit', 'limit=7')).pages, [7, 7, 7, 7, 2])
+  assertError(t, await call(app, { method: 'GET', url: '/v1/users/l-limit/sessions?limit=1001' }), 400, 'invalid_request')
+  assertError(t, await call(app, { method: 'GET', url: '/v1/users/l-limit/sessions?limit=0' }), 400, 'invalid_request')
+})
+
+t.test('list: one answer carries about 1 MiB of data at most, however large the sessions\' data', async (t) => {
+  const ids = await fillUser('l-large', 'R', 200, 16_000)
+  const { ids: listed, pages, bytes } = await allPages('l-large', 'limit=1000')
+  t.same(listed, [...ids].reverse(), 'every session once, in order')
+  t.ok(pages.length >= 4, `pages of ${pages.join(', ')}`)
+  for (const size of bytes) t.ok(size < 1.1 * 1024 * 1024, `an answer of ${size} bytes`)
+})
+
+t.test('list: one session whose data alone is over the budget still comes, one per page', async (t) => {
+  const ids = await fillUser('l-one', 'S', 2, 16_000)
+  t.same((await allPages('l-one', 'limit=1')).ids, [...ids].reverse())
+})
+
+t.test('list: a cursor that this listing did not issue is a 400', async (t) => {
+  assertError(t, await call(app, { method: 'GET', url: '/v1/users/l-x/sessions?cursor=czpzXzAxQVJaM05ERUtUU1Y0UlJGRlE2OUc1RkFW' }), 400, 'invalid_request')
+})
