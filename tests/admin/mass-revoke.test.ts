@@ -44,7 +44,7 @@ t.test('mass revocation walks the matches by id: each real batch statement reads
     for (let cursor = ''; ;) {
       const res = await call(app, admin(`/v1/admin/sessions?${query}${cursor}`))
       t.equal(res.statusCode, 200, `${label}: ${res.body}`)
-      if (res.statusCode !== 200 || res.json().done === true) break
+      if (res.statusCode !== 200 || res.json().done !== false) break
       cursor = `&cursor=${res.json().nextCursor}`
     }
     const batches = sent.filter((s) => /update sessions/.test(s.query) && /revoked_at = now\(\)/.test(s.query))
@@ -82,7 +82,7 @@ t.test('a long sweep answers 200 within its budget, never 503, and goes on from 
     if (res.statusCode !== 200) break
     const step = res.json() as { revoked: number; done: boolean; nextCursor: string | null }
     revoked += step.revoked
-    if (step.done) break
+    if (step.done !== false) break
     t.type(step.nextCursor, 'string')
     cursor = step.nextCursor!
   }
@@ -100,7 +100,7 @@ t.test('a long sweep answers 200 within its budget, never 503, and goes on from 
     t.equal(res.statusCode, 200, res.body)
     if (res.statusCode !== 200) break
     deleted += res.json().deleted
-    if (res.json().done) break
+    if (res.json().done !== false) break
   }
   t.equal(deleted, 60_000, 'prune went on to the end too')
 })
