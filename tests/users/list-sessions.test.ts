@@ -96,16 +96,17 @@ async function allPages(userId: string, query = ''): Promise<{ ids: string[]; pa
   const ids: string[] = []
   const pages: number[] = []
   const bytes: number[] = []
-  let cursor: string | null = null
+  let cursor: string | undefined
   do {
-    const res = await call(app, { method: 'GET', url: `/v1/users/${userId}/sessions?${query}${cursor === null ? '' : `&cursor=${cursor}`}` })
+    const res = await call(app, { method: 'GET', url: `/v1/users/${userId}/sessions?${query}${cursor === undefined ? '' : `&cursor=${cursor}`}` })
     if (res.statusCode !== 200) throw new Error(res.body)
     const body = res.json() as { sessions: Array<{ id: string }>; nextCursor: string | null }
     ids.push(...body.sessions.map((s) => s.id))
     pages.push(body.sessions.length)
     bytes.push(res.body.length)
-    cursor = body.nextCursor
-  } while (cursor !== null)
+    // A string, or the last page (anything else, such as no nextCursor at all, ends the walk too).
+    cursor = typeof body.nextCursor === 'string' ? body.nextCursor : undefined
+  } while (cursor !== undefined)
   return { ids, pages, bytes }
 }
 
