@@ -14,7 +14,7 @@ import { clientErrorHandler } from './http/client-errors.js'
 import { adminRoutes } from './http/admin.js'
 import { authRoutes } from './http/auth.js'
 import { healthRoutes } from './http/health.js'
-import { addSharedSchemas } from './http/schemas.js'
+import { addSharedSchemas, closedQuery } from './http/schemas.js'
 import { sessionRoutes } from './http/sessions.js'
 import { userRoutes } from './http/users.js'
 import { registerPruneJob } from './jobs/prune.js'
@@ -190,6 +190,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     settleTimeoutMs: config.databaseStatementTimeoutMs * 2,
   })
   app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, querystring: closedQuery(route.schema?.querystring) }
     // A long-poll waits for seconds between short reads: holding a slot all that time would starve every other request.
     const longPoll = route.config?.longPoll === true
     if (route.url.startsWith('/v1/') && !longPoll) gate.wrap(route)

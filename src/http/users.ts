@@ -12,6 +12,7 @@ const UserParams = {
 
 const RevokeAllQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: { except: text(), reason: text() },
 } as const
 
