@@ -2,7 +2,6 @@
 import { EventEmitter } from 'node:events'
 import fastifyCookie from '@fastify/cookie'
 import { Ajv } from 'ajv'
-import addFormatsModule from 'ajv-formats'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
 import { createAdminService } from './admin/service.js'
 import { createKeyRing, requireScope } from './auth/api-keys.js'
@@ -11,6 +10,7 @@ import type { Sql } from './db.js'
 import { createDbGate } from './db-gate.js'
 import { createErrorHandler, invalidRequest, notFound, toBody, unavailable } from './errors.js'
 import { clientErrorHandler } from './http/client-errors.js'
+import { addDateTimeFormat, refuseNonFinite } from './http/validation.js'
 import { adminRoutes } from './http/admin.js'
 import { authRoutes } from './http/auth.js'
 import { healthRoutes } from './http/health.js'
@@ -25,9 +25,6 @@ import { SessionCache } from './sessions/cache.js'
 import { createRevocationFeed } from './sessions/revocation-feed.js'
 import { revocationRoutes } from './http/revocations.js'
 import { startChangeFeed } from './sessions/change-feed.js'
-
-// ajv-formats is CommonJS with a default export, which NodeNext types as the module object.
-const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv, formats: string[]) => Ajv }).default
 
 export const BODY_LIMIT_BYTES = 64 * 1024
 // Above the idle timeout of common load balancers (nginx 60 s, AWS ALB 60 s), so the balancer closes idle sockets first.
@@ -85,7 +82,7 @@ function makeAjv(httpPart: 'body' | 'other'): Ajv {
     strict: true,
     allowUnionTypes: true,
   })
-  addFormats(ajv, ['date-time'])
+  addDateTimeFormat(ajv)
   return ajv
 }
 
@@ -129,7 +126,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
 
   const strictAjv = makeAjv('body')
   const coercingAjv = makeAjv('other')
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv.compile(schema) : refuseNonFinite(coercingAjv.compile(schema))))
   // contract: a body that is not JSON is a 415, so Fastify's built-in text/plain parser goes.
   app.removeContentTypeParser('text/plain')
   const metrics = createMetrics(config.databasePoolMax)
