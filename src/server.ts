@@ -2,7 +2,7 @@
 import { EventEmitter } from 'node:events'
 import fastifyCookie from '@fastify/cookie'
 import { Ajv } from 'ajv'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { createAdminService } from './admin/service.js'
 import { createKeyRing, requireScope } from './auth/api-keys.js'
 import type { Config } from './config.js'
@@ -18,7 +18,7 @@ import { addSharedSchemas, closedQuery } from './http/schemas.js'
 import { sessionRoutes } from './http/sessions.js'
 import { userRoutes } from './http/users.js'
 import { registerPruneJob } from './jobs/prune.js'
-import { loggerOptions, pathOnly } from './logger.js'
+import { loggablePath, loggerOptions } from './logger.js'
 import { createMetrics, observeCache, type Metrics } from './metrics.js'
 import { createSessionService } from './sessions/service.js'
 import { SessionCache } from './sessions/cache.js'
@@ -117,11 +117,24 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     // We answer 503 ourselves while closing, in the contract's error shape with Retry-After.
     return503OnClosing: false,
     trustProxy: false,
-    // A malformed percent-encoding in the path never reaches the error handler; answer it in the contract's shape (and never echo the URL).
-    frameworkErrors: (_err, _req, reply) => {
-      void (reply as FastifyReply).code(400).send(toBody(invalidRequest('the URL path is not valid percent-encoded UTF-8')))
+    // A malformed percent-encoding or an over-long parameter in the path never reaches the error handler nor the hooks:
+    // answer it in the contract's shape (never echoing the URL), then count and log it like any other request.
+    frameworkErrors: (err, req, reply) => {
+      const appError = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? invalidRequest(`a path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
+        : err.code === 'FST_ERR_BAD_URL' ? invalidRequest('the URL path is not valid percent-encoded UTF-8')
+          : invalidRequest('the request is malformed')
+      const answer = reply as FastifyReply
+      answer.startedAt = process.hrtime.bigint()
+      metrics.errors.inc({ code: appError.code })
+      void answer.code(appError.statusCode).send(toBody(appError))
+      recordRequest(req as FastifyRequest, answer)
     },
-    clientErrorHandler,
+    // Requests Node's HTTP parser refuses (bad framing, oversized headers, timeouts) are counted and logged too.
+    clientErrorHandler: (err, socket) => clientErrorHandler(err, socket, ({ status, code }, cause) => {
+      metrics.httpRequests.inc({ method: 'unknown', route: 'unknown', status: String(status) })
+      metrics.errors.inc({ code })
+      app.log.info({ route: 'unknown', statusCode: status, code, cause }, 'request completed')
+    }),
   }) as unknown as FastifyInstance
 
   const strictAjv = makeAjv('body')
@@ -131,7 +144,10 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   app.removeContentTypeParser('text/plain')
   const metrics = createMetrics(config.databasePoolMax)
   app.setErrorHandler(createErrorHandler((code) => metrics.errors.inc({ code })))
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send(toBody(notFound('no such route'))))
+  app.setNotFoundHandler((_req, reply) => {
+    metrics.errors.inc({ code: 'not_found' })
+    return reply.code(404).send(toBody(notFound('no such route')))
+  })
   addSharedSchemas(app)
 
   const ring = createKeyRing(config.apiKeys)
@@ -153,16 +169,17 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     if (shuttingDown && req.routeOptions.url !== '/healthz' && req.routeOptions.url !== '/readyz') throw unavailable('the service is shutting down; retry on another node')
   })
   // One metric sample and one log line per request (at debug for a successful validation or probe: at info they would
-  // double the log volume of every app); the URL is logged without its query string.
-  app.addHook('onResponse', async (req, reply) => {
+  // double the log volume of every app); the URL is logged without its query string or any token-shaped segment.
+  function recordRequest(req: FastifyRequest, reply: FastifyReply): void {
     const seconds = Number(process.hrtime.bigint() - reply.startedAt) / 1e9
     const route = req.routeOptions.url ?? 'unknown'
     const labels = { method: req.method, route, status: String(reply.statusCode) }
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, seconds)
-    const level = reply.statusCode < 400 && req.routeOptions.config.logSuccessAtDebug === true ? 'debug' : 'info'
-    req.log[level]({ method: req.method, url: pathOnly(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
-  })
+    const level = reply.statusCode < 400 && req.routeOptions.config?.logSuccessAtDebug === true ? 'debug' : 'info'
+    req.log[level]({ method: req.method, url: loggablePath(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
+  }
+  app.addHook('onResponse', async (req, reply) => recordRequest(req, reply))
   app.addHook('preClose', async () => {
     shuttingDown = true
     changes.emit('closing')
