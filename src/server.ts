@@ -10,7 +10,7 @@ import type { Sql } from './db.js'
 import { createDbGate } from './db-gate.js'
 import { createErrorHandler, invalidRequest, notFound, toBody, unavailable } from './errors.js'
 import { clientErrorHandler } from './http/client-errors.js'
-import { addDateTimeFormat, refuseNonFinite } from './http/validation.js'
+import { addDateTimeFormat, refuseNonFinite, withoutEchoes } from './http/validation.js'
 import { adminRoutes } from './http/admin.js'
 import { authRoutes } from './http/auth.js'
 import { healthRoutes } from './http/health.js'
@@ -139,7 +139,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
 
   const strictAjv = makeAjv('body')
   const coercingAjv = makeAjv('other')
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv.compile(schema) : refuseNonFinite(coercingAjv.compile(schema))))
+  app.setValidatorCompiler(({ schema, httpPart }) => withoutEchoes(schema, httpPart === 'body' ? strictAjv.compile(schema) : refuseNonFinite(coercingAjv.compile(schema))))
   // contract: a body that is not JSON is a 415, so Fastify's built-in text/plain parser goes.
   app.removeContentTypeParser('text/plain')
   const metrics = createMetrics(config.databasePoolMax)

@@ -55,3 +55,40 @@ export function refuseNonFinite(validate: Validator): Validator {
   }
   return checked
 }
+
+type SchemaNode = { properties?: Record<string, SchemaNode>; items?: SchemaNode }
+
+// The part of instancePath that names properties the schema declares (or array items): a property the caller made up
+// (under propertyNames, patternProperties or an additionalProperties schema) is caller text and stops the path there.
+function declaredPath(schema: SchemaNode, instancePath: string): { path: string; at: SchemaNode | undefined } {
+  let at: SchemaNode | undefined = schema
+  let path = ''
+  for (const raw of instancePath.split('/').slice(1)) {
+    const segment = raw.replace(/~1/g, '/').replace(/~0/g, '~')
+    const next: SchemaNode | undefined = /^\d+$/.test(segment) && at?.items !== undefined ? at.items
+      : at?.properties !== undefined && Object.hasOwn(at.properties, segment) ? at.properties[segment] : undefined
+    if (next === undefined) return { path, at: undefined }
+    at = next
+    path += `/${raw}`
+  }
+  return { path, at }
+}
+
+// contract: error bodies never echo input. ajv builds messages from the schema (a limit, a type, a pattern), but its params
+// and paths can hold caller text (the name of an unknown property for additionalProperties, propertyNames,
+// unevaluatedProperties): each error keeps its keyword and message, a path made only of declared names, and, for an
+// unknown property, the names the schema accepts instead of the one sent.
+export function withoutEchoes(schema: unknown, validate: Validator): Validator {
+  const checked: Validator = (data) => {
+    const valid = validate(data)
+    checked.errors = validate.errors?.map((error) => {
+      const { path, at } = declaredPath(schema as SchemaNode, error.instancePath)
+      const params = error.keyword === 'additionalProperties' || error.keyword === 'unevaluatedProperties'
+        ? { allowed: Object.keys(at?.properties ?? {}) }
+        : {}
+      return { instancePath: path, schemaPath: error.schemaPath, keyword: error.keyword, params, message: error.message }
+    }) ?? null
+    return valid
+  }
+  return checked
+}

@@ -218,7 +218,7 @@ function draftFor(op: Operation): fc.Arbitrary<Draft> {
     mutation: fc.oneof({ weight: 5, arbitrary: fc.constant(null) }, { weight: 5, arbitrary: fc.constantFrom(...mutations) }),
     pick: fc.nat(),
     junk: wrongType,
-    junkKey: fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('token', 'id', 'version', 'tokenHash', 'isAdmin')),
+    junkKey: fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('token', 'id', 'version', 'tokenHash', 'isAdmin', 'user_id', 'excpet', 'isAdministrator', 'userIdentifier')),
   })
 }
 
@@ -395,6 +395,10 @@ t.test(`fuzzing every operation of openapi.yaml, ${TOTAL_CASES}+ requests`, asyn
         if (!errorBody(body)) throw new Error(`error body does not match ErrorBody (${ajv.errorsText(errorBody.errors)}): ${what()}`)
         const leak = LEAKS.find((pattern) => pattern.test(res.body))
         if (leak !== undefined) throw new Error(`error body leaks ${leak}: ${what()}`)
+        // contract: errors never echo input; an unknown property's name (long enough not to occur by chance) is not named back.
+        if ((draft.mutation === 'extra-field' || draft.mutation === 'unknown-query') && draft.junkKey.length >= 8 && res.body.includes(JSON.stringify(draft.junkKey).slice(1, -1))) {
+          throw new Error(`error body echoes the unknown property name: ${what()}`)
+        }
         const tokens = res.body.match(/[A-Za-z0-9_-]{43}/g) ?? []
         if (tokens.some((candidate) => issued.has(candidate))) throw new Error(`error body contains a token: ${what()}`)
       } else {
