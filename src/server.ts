@@ -142,6 +142,14 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   app.setValidatorCompiler(({ schema, httpPart }) => withoutEchoes(schema, httpPart === 'body' ? strictAjv.compile(schema) : refuseNonFinite(coercingAjv.compile(schema))))
   // contract: a body that is not JSON is a 415, so Fastify's built-in text/plain parser goes.
   app.removeContentTypeParser('text/plain')
+  // Many HTTP clients send Content-Type: application/json on every request: with an empty body, a route that takes no body
+  // sees none; a route that takes one still answers that the JSON body is empty.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '' && req.routeOptions.schema?.body === undefined) return done(null, undefined)
+    return parseJson(req, body as string, done)
+  })
   const metrics = createMetrics(config.databasePoolMax)
   app.setErrorHandler(createErrorHandler((code) => metrics.errors.inc({ code })))
   app.setNotFoundHandler((_req, reply) => {
