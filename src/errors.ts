@@ -70,13 +70,13 @@ const FRAMEWORK_CODES: Record<number, string> = {
   431: 'invalid_request',
 }
 
+// contract: never echo input. The validator compiler (http/validation.ts) leaves only schema-made paths and messages, and
+// for an unknown property the names accepted instead; no other ajv param is passed on.
 function validationDetails(err: FastifyError): unknown[] {
-  return (err.validation ?? []).map((issue) => ({
-    path: issue.instancePath,
-    keyword: issue.keyword,
-    message: issue.message,
-    ...(issue.keyword === 'additionalProperties' ? { property: (issue.params as { additionalProperty?: string }).additionalProperty } : {}),
-  }))
+  return (err.validation ?? []).map((issue) => {
+    const allowed = (issue.params as { allowed?: unknown }).allowed
+    return { path: issue.instancePath, keyword: issue.keyword, message: issue.message, ...(Array.isArray(allowed) ? { allowed } : {}) }
+  })
 }
 
 function toAppError(err: FastifyError): AppError {

@@ -2,8 +2,7 @@
 import { EventEmitter } from 'node:events'
 import fastifyCookie from '@fastify/cookie'
 import { Ajv } from 'ajv'
-import addFormatsModule from 'ajv-formats'
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify'
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { createAdminService } from './admin/service.js'
 import { createKeyRing, requireScope } from './auth/api-keys.js'
 import type { Config } from './config.js'
@@ -11,23 +10,21 @@ import type { Sql } from './db.js'
 import { createDbGate } from './db-gate.js'
 import { createErrorHandler, invalidRequest, notFound, toBody, unavailable } from './errors.js'
 import { clientErrorHandler } from './http/client-errors.js'
+import { addDateTimeFormat, refuseNonFinite, withoutEchoes } from './http/validation.js'
 import { adminRoutes } from './http/admin.js'
 import { authRoutes } from './http/auth.js'
 import { healthRoutes } from './http/health.js'
-import { addSharedSchemas } from './http/schemas.js'
+import { addSharedSchemas, closedQuery } from './http/schemas.js'
 import { sessionRoutes } from './http/sessions.js'
 import { userRoutes } from './http/users.js'
 import { registerPruneJob } from './jobs/prune.js'
-import { loggerOptions, pathOnly } from './logger.js'
+import { loggablePath, loggerOptions } from './logger.js'
 import { createMetrics, observeCache, type Metrics } from './metrics.js'
 import { createSessionService } from './sessions/service.js'
 import { SessionCache } from './sessions/cache.js'
 import { createRevocationFeed } from './sessions/revocation-feed.js'
 import { revocationRoutes } from './http/revocations.js'
 import { startChangeFeed } from './sessions/change-feed.js'
-
-// ajv-formats is CommonJS with a default export, which NodeNext types as the module object.
-const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv, formats: string[]) => Ajv }).default
 
 export const BODY_LIMIT_BYTES = 64 * 1024
 // Above the idle timeout of common load balancers (nginx 60 s, AWS ALB 60 s), so the balancer closes idle sockets first.
@@ -85,7 +82,7 @@ function makeAjv(httpPart: 'body' | 'other'): Ajv {
     strict: true,
     allowUnionTypes: true,
   })
-  addFormats(ajv, ['date-time'])
+  addDateTimeFormat(ajv)
   return ajv
 }
 
@@ -120,21 +117,45 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     // We answer 503 ourselves while closing, in the contract's error shape with Retry-After.
     return503OnClosing: false,
     trustProxy: false,
-    // A malformed percent-encoding in the path never reaches the error handler; answer it in the contract's shape (and never echo the URL).
-    frameworkErrors: (_err, _req, reply) => {
-      void (reply as FastifyReply).code(400).send(toBody(invalidRequest('the URL path is not valid percent-encoded UTF-8')))
+    // A malformed percent-encoding or an over-long parameter in the path never reaches the error handler nor the hooks:
+    // answer it in the contract's shape (never echoing the URL), then count and log it like any other request.
+    frameworkErrors: (err, req, reply) => {
+      const appError = err.code === 'FST_ERR_MAX_PARAM_LENGTH' ? invalidRequest(`a path parameter is longer than ${MAX_PARAM_LENGTH} characters`)
+        : err.code === 'FST_ERR_BAD_URL' ? invalidRequest('the URL path is not valid percent-encoded UTF-8')
+          : invalidRequest('the request is malformed')
+      const answer = reply as FastifyReply
+      answer.startedAt = process.hrtime.bigint()
+      metrics.errors.inc({ code: appError.code })
+      void answer.code(appError.statusCode).send(toBody(appError))
+      recordRequest(req as FastifyRequest, answer)
     },
-    clientErrorHandler,
+    // Requests Node's HTTP parser refuses (bad framing, oversized headers, timeouts) are counted and logged too.
+    clientErrorHandler: (err, socket) => clientErrorHandler(err, socket, ({ status, code }, cause) => {
+      metrics.httpRequests.inc({ method: 'unknown', route: 'unknown', status: String(status) })
+      metrics.errors.inc({ code })
+      app.log.info({ route: 'unknown', statusCode: status, code, cause }, 'request completed')
+    }),
   }) as unknown as FastifyInstance
 
   const strictAjv = makeAjv('body')
   const coercingAjv = makeAjv('other')
-  app.setValidatorCompiler(({ schema, httpPart }) => (httpPart === 'body' ? strictAjv : coercingAjv).compile(schema))
+  app.setValidatorCompiler(({ schema, httpPart }) => withoutEchoes(schema, httpPart === 'body' ? strictAjv.compile(schema) : refuseNonFinite(coercingAjv.compile(schema))))
   // contract: a body that is not JSON is a 415, so Fastify's built-in text/plain parser goes.
   app.removeContentTypeParser('text/plain')
+  // Many HTTP clients send Content-Type: application/json on every request: with an empty body, a route that takes no body
+  // sees none; a route that takes one still answers that the JSON body is empty.
+  const parseJson = app.getDefaultJsonParser('error', 'error')
+  app.removeContentTypeParser('application/json')
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (req, body, done) => {
+    if (body === '' && req.routeOptions.schema?.body === undefined) return done(null, undefined)
+    return parseJson(req, body as string, done)
+  })
   const metrics = createMetrics(config.databasePoolMax)
   app.setErrorHandler(createErrorHandler((code) => metrics.errors.inc({ code })))
-  app.setNotFoundHandler((_req, reply) => reply.code(404).send(toBody(notFound('no such route'))))
+  app.setNotFoundHandler((_req, reply) => {
+    metrics.errors.inc({ code: 'not_found' })
+    return reply.code(404).send(toBody(notFound('no such route')))
+  })
   addSharedSchemas(app)
 
   const ring = createKeyRing(config.apiKeys)
@@ -156,16 +177,17 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     if (shuttingDown && req.routeOptions.url !== '/healthz' && req.routeOptions.url !== '/readyz') throw unavailable('the service is shutting down; retry on another node')
   })
   // One metric sample and one log line per request (at debug for a successful validation or probe: at info they would
-  // double the log volume of every app); the URL is logged without its query string.
-  app.addHook('onResponse', async (req, reply) => {
+  // double the log volume of every app); the URL is logged without its query string or any token-shaped segment.
+  function recordRequest(req: FastifyRequest, reply: FastifyReply): void {
     const seconds = Number(process.hrtime.bigint() - reply.startedAt) / 1e9
     const route = req.routeOptions.url ?? 'unknown'
     const labels = { method: req.method, route, status: String(reply.statusCode) }
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, seconds)
-    const level = reply.statusCode < 400 && req.routeOptions.config.logSuccessAtDebug === true ? 'debug' : 'info'
-    req.log[level]({ method: req.method, url: pathOnly(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
-  })
+    const level = reply.statusCode < 400 && req.routeOptions.config?.logSuccessAtDebug === true ? 'debug' : 'info'
+    req.log[level]({ method: req.method, url: loggablePath(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
+  }
+  app.addHook('onResponse', async (req, reply) => recordRequest(req, reply))
   app.addHook('preClose', async () => {
     shuttingDown = true
     changes.emit('closing')
@@ -190,6 +212,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     settleTimeoutMs: config.databaseStatementTimeoutMs * 2,
   })
   app.addHook('onRoute', (route) => {
+    route.schema = { ...route.schema, querystring: closedQuery(route.schema?.querystring) }
     // A long-poll waits for seconds between short reads: holding a slot all that time would starve every other request.
     const longPoll = route.config?.longPoll === true
     if (route.url.startsWith('/v1/') && !longPoll) gate.wrap(route)

@@ -13,6 +13,7 @@ import * as stats from './stats-store.js'
 
 export const MASS_REVOKE_BATCH = 1000
 export const MASS_REVOKE_LOCK_ID = 7_210_003
+const MAX_BIGINT = 2n ** 63n - 1n
 
 export { decodeCursor, encodeCursor } from '../cursor.js'
 
@@ -57,7 +58,8 @@ export function createAdminService({ sql, metrics, forgetLocally }: { sql: Sql; 
   }
 
   async function listEvents(filter: audit.EventFilter, cursor: string | undefined, limit: number): Promise<Page<audit.EventRow>> {
-    const beforeId = decodeCursor('e', cursor, (key) => /^[1-9][0-9]{0,18}$/.test(key))
+    // An event id is a bigint: 19 digits may still be past its largest value, which Postgres would refuse.
+    const beforeId = decodeCursor('e', cursor, (key) => /^[1-9][0-9]{0,18}$/.test(key) && BigInt(key) <= MAX_BIGINT)
     const rows = await audit.listEvents(sql, filter, beforeId, limit + 1)
     const items = rows.slice(0, limit)
     return { items, nextCursor: rows.length > limit ? encodeCursor('e', String(items[items.length - 1].id)) : null }

@@ -19,6 +19,7 @@ const dateTime = { type: 'string', format: 'date-time' } as const
 
 const SessionsQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     userId: text(),
     policy: text(),
@@ -31,6 +32,7 @@ const SessionsQuery = {
 
 const EventsQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     userId: text(),
     sessionId: text(),
@@ -43,6 +45,7 @@ const EventsQuery = {
 
 const MassRevokeQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     policy: text(),
     userId: text(),

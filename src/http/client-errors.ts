@@ -7,9 +7,13 @@ const ANSWERS: Record<string, { status: number; reason: string; code: string; me
 }
 const MALFORMED = { status: 400, reason: 'Bad Request', code: 'invalid_request', message: 'the HTTP request is malformed' }
 
-export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket): void {
+export type ClientErrorAnswer = typeof MALFORMED
+
+// onAnswer sees each answer given, with the parser's error code as its cause, to count and log it like any other request.
+export function clientErrorHandler(err: NodeJS.ErrnoException, socket: Socket, onAnswer?: (answer: ClientErrorAnswer, cause: string | undefined) => void): void {
   if (err.code === 'ECONNRESET' || !socket.writable) return
   const answer = ANSWERS[err.code ?? ''] ?? MALFORMED
+  onAnswer?.(answer, err.code)
   const body = JSON.stringify({ error: { code: answer.code, message: answer.message, details: [] } })
   socket.end([
     `HTTP/1.1 ${answer.status} ${answer.reason}`,

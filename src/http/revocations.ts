@@ -5,6 +5,7 @@ import type { RevocationFeed } from '../sessions/revocation-feed.js'
 
 const RevocationsQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: {
     since: { type: 'string', pattern: '^(0|[1-9][0-9]{0,18})$' },
     wait: { type: 'integer', minimum: 0, maximum: 30, default: 25 },

@@ -111,6 +111,16 @@ export const RevokedCount = {
 
 export const NoContent = { type: 'null' } as const
 
+// contract: an unknown query parameter is a 400 on every route, as an unknown body field is (a typo such as ?user_id= on a
+// destructive route must not widen what it does). Routes without query parameters get this empty, closed schema.
+export const NoQuery = { type: 'object', additionalProperties: false, properties: {} } as const
+
+export function closedQuery(schema: unknown): unknown {
+  if (schema === undefined) return NoQuery
+  const object = schema as { additionalProperties?: unknown }
+  return object.additionalProperties === false ? schema : { ...object, additionalProperties: false }
+}
+
 export function addSharedSchemas(app: FastifyInstance): void {
   for (const schema of [Session, SessionStatus, AuditEvent, ErrorBody]) app.addSchema(schema)
 }

@@ -62,6 +62,7 @@ const IdParams = {
 
 const ReasonQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: { reason: text() },
 } as const
 

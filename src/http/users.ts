@@ -14,6 +14,7 @@ const UserParams = {
 
 const RevokeAllQuery = {
   type: 'object',
+  additionalProperties: false,
   properties: { except: text(), reason: text() },
 } as const
 

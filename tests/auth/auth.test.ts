@@ -45,14 +45,20 @@ t.test('auth: no token is 401 not_found', async (t) => {
   assertSessionInvalid(t, await auth(), 'not_found')
 })
 
-t.test('auth: a token only in the URL (?sid=) is 401', async (t) => {
+t.test('auth: a token only in the URL (?sid=) is refused as an unknown query parameter (400), never used or echoed', async (t) => {
   const { token } = await issue(app, { userId: 'au-url-sid' })
-  assertSessionInvalid(t, await auth({}, `/v1/auth?sid=${token}`), 'not_found')
+  const res = await auth({}, `/v1/auth?sid=${token}`)
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), { error: { code: 'invalid_request' } })
+  t.notOk(res.body.includes(token), 'the token is not echoed')
 })
 
-t.test('auth: a token only in the URL (?token=) is 401', async (t) => {
+t.test('auth: a token only in the URL (?token=) is refused as an unknown query parameter (400), never used or echoed', async (t) => {
   const { token } = await issue(app, { userId: 'au-url-token' })
-  assertSessionInvalid(t, await auth({}, `/v1/auth?token=${token}`), 'not_found')
+  const res = await auth({}, `/v1/auth?token=${token}`)
+  t.equal(res.statusCode, 400)
+  t.match(res.json(), { error: { code: 'invalid_request' } })
+  t.notOk(res.body.includes(token), 'the token is not echoed')
 })
 
 t.test('auth: a revoked token is 401 revoked', async (t) => {

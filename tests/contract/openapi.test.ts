@@ -10,6 +10,7 @@ import { parse } from 'yaml'
 import { loadConfig } from '../../src/config.js'
 import { buildServer } from '../../src/server.js'
 import { ROOT } from '../support/process.js'
+import { routesOf } from '../support/routes.js'
 
 type Json = Record<string, unknown>
 interface Operation {
@@ -58,22 +59,6 @@ function allRefs(node: unknown, refs: string[] = []): string[] {
   return refs
 }
 
-// Reads "METHOD /path" pairs from printRoutes' tree: each level is indented by four columns and continues its parent's path.
-function servedRoutes(tree: string): string[] {
-  const parents: string[] = []
-  const routes: string[] = []
-  for (const line of tree.split('\n')) {
-    const match = /^((?:│ {3}| {4})*)(?:├── |└── )(.*?)(?: \(([^)]*)\))?$/.exec(line)
-    if (match === null) continue
-    const depth = match[1].length / 4
-    parents.length = depth
-    const full = (depth === 0 ? '' : parents[depth - 1]) + match[2]
-    parents.push(full)
-    for (const method of (match[3] ?? '').split(',').map((m) => m.trim()).filter(Boolean)) routes.push(`${method} ${full}`)
-  }
-  return routes
-}
-
 const app = await buildServer({
   config: loadConfig({ API_KEYS: 'app:' + 'a'.repeat(32) }),
   sql: postgres('postgres://127.0.0.1:1/none', { max: 1, connect_timeout: 1 }),
@@ -100,7 +85,7 @@ t.test('every documented operation is served', async (t) => {
 })
 
 t.test('every served route is documented', async (t) => {
-  const served = servedRoutes(app.printRoutes({ commonPrefix: false, includeHooks: false }))
+  const served = routesOf(app)
     .filter((route) => !route.startsWith('HEAD ') && !route.startsWith('OPTIONS '))
   // Guards the tree parser: a format change must not silently leave nothing to compare.
   t.ok(served.includes('GET /healthz'), 'printRoutes parsed (GET /healthz)')

@@ -16,6 +16,8 @@ import { ROOT } from '../support/process.js'
 const addFormats = (addFormatsModule as unknown as { default: (ajv: Ajv, formats: string[]) => Ajv }).default
 const TOTAL_CASES = Number(process.env.FUZZ_CASES ?? 10_000)
 const SEED = Number(process.env.FUZZ_SEED ?? Date.now() % 2 ** 31)
+// Every wait the fuzz sends is 0 or invalid, and every database bound is a few seconds: an answer takes far less than this.
+const ANSWER_WITHIN_MS = 20_000
 // The checkout's own path is one of the things an error body must never show.
 const LEAKS = [/ {4}at /, /node_modules/, new RegExp(ROOT.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')), /\.ts:\d/, /\.js:\d/, /postgres/i, /\bselect\b.*\bfrom\b/i, /\binsert into\b/i, /syntax error/i, /sqlstate/i]
 
@@ -126,14 +128,39 @@ const data = fc.oneof(
     { 'k\u0000': 1 }, { k: 'a\u0000b' }, { k: '\uD800' }, { '\uDC00': 1 }, { list: Array.from({ length: 2000 }, (_, i) => i) }, { n: null }, { lang: null, tz: 'Asia/Dubai' }) },
 )
 
+// Boundary values: what a number, a time or a cursor can be that passes a schema's type check and still breaks a layer below
+// (JavaScript, the driver, Postgres). Query strings are coerced, so these are sent as text.
+const boundaryNumber = fc.constantFrom<unknown>('Infinity', '-Infinity', 'NaN', '-0', '0', '1e309', '-1e309', '1e3', '1.0', '0x10', ' 5', '5 ',
+  '9007199254740993', '9223372036854775807', '9223372036854775808', '9'.repeat(19), '9'.repeat(30), '-9223372036854775809', '1e-7', '')
+const boundaryDateTime = fc.constantFrom(
+  '2016-12-31T23:59:60Z', '1990-12-31T23:59:60Z', '2016-12-31T23:59:60.5Z', '2016-12-31T15:59:60-08:00', // leap seconds
+  '0000-01-01T00:00:00Z', '0001-01-01T00:00:00Z', '0001-01-01T00:00:00+01:00', '0001-01-01T00:00:00-01:00', // year 0 and 1
+  '9999-12-31T23:59:59Z', '9999-12-31T23:59:59.999Z', '9999-12-31T23:59:59-01:00', '9999-12-31T23:59:59+14:00', '10000-01-01T00:00:00Z', // year 9999 and 10000
+  '2020-01-01T00:00:00+14:00', '2020-01-01T00:00:00-12:00', '2020-01-01T00:00:00+23:59', '2020-01-01T00:00:00-23:59', '2020-01-01T00:00:00+24:00', // offsets
+  '2020-01-01t00:00:00z', '2020-01-01 00:00:00Z', '2020-01-01T00:00:00', '2020-01-01T00:00:00.123456789012345Z', '2020-02-30T00:00:00Z', '2019-02-29T00:00:00Z',
+  '2020-01-01T24:00:00Z', '1970-01-01T00:00:00Z', '1969-12-31T23:59:59.999Z', '+002020-01-01T00:00:00Z', '2020-01-01T00:00:00+0100',
+)
+const boundaryCursorKey = fc.constantFrom('e:9223372036854775807', 'e:9223372036854775808', 'e:9999999999999999999', 'e:99999999999999999999', 'e:0', 'e:-1', 'e:01',
+  'e:1e3', 'e:', 's:', 's:s_ZZZZZZZZZZZZZZZZZZZZZZZZZZ', 's:s_' + '0'.repeat(26), 's:' + 'x'.repeat(300), 'e:1\u0000', 'x:1')
+const boundaryCursor = fc.oneof(boundaryCursorKey.map((key) => Buffer.from(key, 'utf8').toString('base64url')), boundaryCursorKey)
+const boundarySince = fc.constantFrom('0', '1', '9223372036854775807', '9223372036854775808', '9999999999999999999', '18446744073709551616', '-1', '00', '1e3')
+
 // A value for a schema, with a name that may call for one of the service's own values.
 function valueFor(name: string, schema: Schema): fc.Arbitrary<unknown> {
   if (name === 'token' || name === 'X-Session-Token' || name === 'sid') return token
   if (name === 'id' || name === 'except' || name === 'sessionId') return sessionId
   if (name === 'userId') return userId
   // A valid wait would hold this sequential fuzz for seconds: only 0 or invalid values.
-  if (name === 'wait') return fc.constantFrom<unknown>(0, '0', -1, 31, 'soon', '1.5', '')
-  if (name === 'cursor' || name === 'since') return fc.oneof(ref('cursor'), text, fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.nat().map(String))
+  if (name === 'wait') return fc.constantFrom<unknown>(0, '0', '-0', -1, 31, 'soon', '1.5', '', 'Infinity', '-Infinity', 'NaN', '1e309', '-1e309', '9'.repeat(30), '9223372036854775808')
+  if (schema.format === 'date-time') {
+    return fc.oneof(
+      { weight: 3, arbitrary: fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()) },
+      { weight: 2, arbitrary: boundaryDateTime },
+      { weight: 1, arbitrary: text },
+    )
+  }
+  if (name === 'cursor') return fc.oneof(ref('cursor'), text, fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.nat().map(String), boundaryCursor)
+  if (name === 'since') return fc.oneof(ref('cursor'), text, fc.stringMatching(/^[A-Za-z0-9_-]{1,40}$/), fc.nat().map(String), boundarySince)
   if (name === 'data') return data
   if (name === 'policy') return fc.oneof({ weight: 3, arbitrary: fc.constantFrom('default', 'tight') }, { weight: 1, arbitrary: text })
   if (schema.enum) return fc.oneof({ weight: 3, arbitrary: fc.constantFrom(...schema.enum) }, { weight: 1, arbitrary: text })
@@ -142,14 +169,11 @@ function valueFor(name: string, schema: Schema): fc.Arbitrary<unknown> {
     case 'boolean': return fc.oneof({ weight: 3, arbitrary: fc.boolean() }, { weight: 1, arbitrary: fc.constantFrom('yes', 'TRUE', '1', 'maybe') })
     case 'integer': return fc.oneof(
       { weight: 3, arbitrary: fc.integer({ min: schema.minimum ?? 0, max: Math.min(schema.maximum ?? 1000, 1000) }) },
-      { weight: 1, arbitrary: fc.constantFrom<unknown>(-1, 0, (schema.maximum ?? 1000) + 1, 2 ** 53, '1.5', 'abc', '1e3', '') },
+      { weight: 1, arbitrary: fc.constantFrom<unknown>(-1, 0, (schema.minimum ?? 0) - 1, schema.maximum ?? 1000, (schema.maximum ?? 1000) + 1, 2 ** 53, '1.5', 'abc', '1e3', '') },
+      { weight: 1, arbitrary: boundaryNumber },
     )
     case 'object': return data
-    case 'string':
-      if (schema.format === 'date-time') {
-        return fc.oneof({ weight: 3, arbitrary: fc.date({ min: new Date('2000-01-01'), max: new Date('2100-01-01'), noInvalidDate: true }).map((d) => d.toISOString()) }, { weight: 1, arbitrary: text })
-      }
-      return text
+    case 'string': return text
     default: return text
   }
 }
@@ -194,7 +218,7 @@ function draftFor(op: Operation): fc.Arbitrary<Draft> {
     mutation: fc.oneof({ weight: 5, arbitrary: fc.constant(null) }, { weight: 5, arbitrary: fc.constantFrom(...mutations) }),
     pick: fc.nat(),
     junk: wrongType,
-    junkKey: fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('token', 'id', 'version', 'tokenHash', 'isAdmin')),
+    junkKey: fc.oneof(fc.string({ minLength: 1, maxLength: 12 }), fc.constantFrom('token', 'id', 'version', 'tokenHash', 'isAdmin', 'user_id', 'excpet', 'isAdministrator', 'userIdentifier')),
   })
 }
 
@@ -342,7 +366,12 @@ t.test(`fuzzing every operation of openapi.yaml, ${TOTAL_CASES}+ requests`, asyn
     const property = fc.asyncProperty(draftFor(op), async (draft) => {
       const req = build(op, draft, resolve)
       const i0 = performance.now()
-      const res = await app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, payload: req.payload })
+      // A request left waiting is a failure too (a long-poll told to wait Infinity seconds never answered).
+      let timer: NodeJS.Timeout | undefined
+      const res = await Promise.race([
+        app.inject({ method: req.method as 'GET', url: req.url, headers: req.headers, payload: req.payload }),
+        new Promise<never>((_resolve, reject) => { timer = setTimeout(() => reject(new Error(`no answer within ${ANSWER_WITHIN_MS} ms: ${op.id} ${req.method} ${req.url.slice(0, 200)}`)), ANSWER_WITHIN_MS) }),
+      ]).finally(() => clearTimeout(timer))
       prof.inject += performance.now() - i0
       cases++
       const what = () => `${op.id} ${req.method} ${req.url.slice(0, 200)} [${draft.mutation ?? 'plain'}] body ${String(req.payload).slice(0, 200)} → ${res.statusCode} ${res.body.slice(0, 300)}`
@@ -366,6 +395,10 @@ t.test(`fuzzing every operation of openapi.yaml, ${TOTAL_CASES}+ requests`, asyn
         if (!errorBody(body)) throw new Error(`error body does not match ErrorBody (${ajv.errorsText(errorBody.errors)}): ${what()}`)
         const leak = LEAKS.find((pattern) => pattern.test(res.body))
         if (leak !== undefined) throw new Error(`error body leaks ${leak}: ${what()}`)
+        // contract: errors never echo input; an unknown property's name (long enough not to occur by chance) is not named back.
+        if ((draft.mutation === 'extra-field' || draft.mutation === 'unknown-query') && draft.junkKey.length >= 8 && res.body.includes(JSON.stringify(draft.junkKey).slice(1, -1))) {
+          throw new Error(`error body echoes the unknown property name: ${what()}`)
+        }
         const tokens = res.body.match(/[A-Za-z0-9_-]{43}/g) ?? []
         if (tokens.some((candidate) => issued.has(candidate))) throw new Error(`error body contains a token: ${what()}`)
       } else {

@@ -1,5 +1,8 @@
 // One "request completed" line per request: at info, except a successful validation, /v1/auth or probe, which is at debug
 // (they come with every request of every app and every few seconds from load balancers). A failed one stays at info.
+import type { AddressInfo } from 'node:net'
+import { connect } from 'node:net'
+import type { InjectOptions } from 'fastify'
 import t from 'tap'
 import { APP_KEY, asKey } from '../helpers/app.js'
 import { appWithCapturedLog } from '../helpers/logs.js'
@@ -51,4 +54,49 @@ t.test('at debug: every request has its line, the quiet ones at debug', async (t
     { route: '/v1/sessions/validate', statusCode: 401, level: PINO_LEVEL.info },
     { route: '/v1/auth', statusCode: 401, level: PINO_LEVEL.info },
   ])
+})
+
+// Requests the framework or Node's parser rejects before any route runs are logged and counted like the others.
+t.test('rejected by the framework (bad JSON, 413, 415, bad URL, long parameter, no route, unparsable HTTP): each has its line and its count', async (t) => {
+  const { app, lines } = await appWithCapturedLog(t, 'info')
+  const json = { ...asKey(APP_KEY), 'content-type': 'application/json' }
+  const cases = [
+    { name: 'bad JSON', options: { method: 'POST', url: '/v1/sessions', headers: json, payload: '{"userId":' }, status: 400, code: 'invalid_request' },
+    { name: 'body too large', options: { method: 'POST', url: '/v1/sessions', headers: json, payload: JSON.stringify({ userId: 'x'.repeat(70_000) }) }, status: 413, code: 'payload_too_large' },
+    { name: 'not JSON', options: { method: 'POST', url: '/v1/sessions', headers: { ...asKey(APP_KEY), 'content-type': 'text/plain' }, payload: 'x' }, status: 415, code: 'unsupported_media_type' },
+    { name: 'bad percent-encoding', options: { method: 'GET', url: '/v1/sessions/%E0%A4%A', headers: asKey(APP_KEY) }, status: 400, code: 'invalid_request' },
+    { name: 'parameter too long', options: { method: 'GET', url: `/v1/sessions/${'x'.repeat(5000)}`, headers: asKey(APP_KEY) }, status: 400, code: 'invalid_request' },
+    { name: 'no such route', options: { method: 'GET', url: '/v2/nothing', headers: asKey(APP_KEY) }, status: 404, code: 'not_found' },
+  ] as const
+  const count = async (pattern: RegExp) => {
+    const body = (await app.inject({ method: 'GET', url: '/metrics' })).body
+    return body.split('\n').filter((line) => pattern.test(line)).reduce((sum, line) => sum + Number(line.split(' ').pop()), 0)
+  }
+  for (const { name, options, status, code } of cases) {
+    const requestsBefore = await count(new RegExp(`^http_requests_total\\{.*status="${status}"`))
+    const errorsBefore = await count(new RegExp(`^http_errors_total\\{code="${code}"\\}`))
+    const linesBefore = lines().length
+    const res = await app.inject(options as InjectOptions)
+    t.equal(res.statusCode, status, `${name}: ${res.body}`)
+    await new Promise((resolve) => setImmediate(resolve))
+    t.ok(lines().slice(linesBefore).some((line) => line.msg === 'request completed' && line.statusCode === status), `${name}: logged`)
+    t.equal(await count(new RegExp(`^http_requests_total\\{.*status="${status}"`)), requestsBefore + 1, `${name}: counted in http_requests_total`)
+    t.equal(await count(new RegExp(`^http_errors_total\\{code="${code}"\\}`)), errorsBefore + 1, `${name}: counted in http_errors_total`)
+  }
+
+  // Node's HTTP parser: only a real socket reaches it.
+  await app.listen({ host: '127.0.0.1', port: 0 })
+  const { port } = app.server.address() as AddressInfo
+  const requestsBefore = await count(/^http_requests_total\{.*route="unknown",status="400"/)
+  const linesBefore = lines().length
+  const answer = await new Promise<string>((resolve, reject) => {
+    let received = ''
+    const socket = connect(port, '127.0.0.1', () => socket.write('GET /healthz HTTP/1.1\r\nHost: x\r\nContent-Length: nope\r\n\r\n'))
+    socket.on('data', (chunk) => { received += chunk.toString() })
+    socket.on('close', () => resolve(received))
+    socket.on('error', reject)
+  })
+  t.match(answer, /^HTTP\/1\.1 400 /, 'unparsable request: 400')
+  t.ok(lines().slice(linesBefore).some((line) => line.msg === 'request completed' && line.statusCode === 400 && line.cause === 'HPE_INVALID_CONTENT_LENGTH'), 'unparsable request: logged')
+  t.equal(await count(/^http_requests_total\{.*route="unknown",status="400"/), requestsBefore + 1, 'unparsable request: counted')
 })

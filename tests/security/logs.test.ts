@@ -50,9 +50,9 @@ t.test('the log never holds tokens, key secrets, Authorization or cookie values'
 
   t.equal((await send({ method: 'GET', url: '/v1/auth', headers: { cookie: `sid=${current}` } }, '/v1/auth')).statusCode, 200, 'auth by cookie')
   t.equal((await send({ method: 'GET', url: '/v1/auth', headers: { 'x-session-token': current } }, '/v1/auth')).statusCode, 200, 'auth by header')
-  t.equal((await send({ method: 'GET', url: `/v1/auth?sid=${current}` }, '/v1/auth')).statusCode, 401, 'a token in ?sid= is not accepted')
-  t.equal((await send({ method: 'GET', url: `/v1/auth?token=${current}` }, '/v1/auth')).statusCode, 401, 'a token in ?token= is not accepted')
-  t.equal((await send({ method: 'POST', url: `/v1/sessions/validate?token=${current}`, payload: { token: 'x' } }, '/v1/sessions/validate')).statusCode, 401, 'bad token')
+  t.equal((await send({ method: 'GET', url: `/v1/auth?sid=${current}` }, '/v1/auth')).statusCode, 400, 'a token in ?sid= is not accepted')
+  t.equal((await send({ method: 'GET', url: `/v1/auth?token=${current}` }, '/v1/auth')).statusCode, 400, 'a token in ?token= is not accepted')
+  t.equal((await send({ method: 'POST', url: `/v1/sessions/validate?token=${current}`, payload: { token: 'x' } }, '/v1/sessions/validate')).statusCode, 400, 'a token in ?token= next to a bad token')
   t.equal((await send({ method: 'POST', url: '/v1/sessions/validate', payload: { token: 'Z'.repeat(43) } }, '/v1/sessions/validate')).statusCode, 401, 'unknown well-formed token')
   t.equal((await send({ method: 'POST', url: '/v1/sessions/validate', payload: { token: current, extra: current } }, '/v1/sessions/validate')).statusCode, 400, 'unknown field next to a token')
   t.equal((await send({ method: 'POST', url: '/v1/sessions/validate', payload: { token: current }, key: WRONG_KEY }, '/v1/sessions/validate')).statusCode, 401, 'wrong API key')
@@ -73,4 +73,36 @@ t.test('the log never holds tokens, key secrets, Authorization or cookie values'
   for (const secret of secrets) t.notOk(text.includes(secret), `API key secret ${secret.slice(0, 6)}… is not in the log`)
   for (const value of new Set(headerValues)) t.notOk(text.includes(value), `header value ${value.slice(0, 12)}… is not in the log`)
   t.same(missing, [], `each of ${requests} requests has a log line with route and statusCode`)
+})
+
+t.test('a token sent in a URL path (as an id, in a 404 path, percent-encoded) or a query string never reaches the log', async (t) => {
+  const { app, text: captured, lines } = await appWithCapturedLog(t, 'trace')
+  const created = await app.inject({ method: 'POST', url: '/v1/sessions', headers: { authorization: `Bearer ${APP_KEY}` }, payload: { userId: 'path-user' } })
+  const { token, session } = created.json() as { token: string; session: { id: string } }
+  const allHex = (s: string) => [...s].map((ch) => `%${ch.charCodeAt(0).toString(16).toUpperCase()}`).join('')
+  const urls = [
+    `/v1/sessions/${token}`,
+    `/v1/sessions/${allHex(token)}`,
+    `/v1/users/${token}/sessions`,
+    `/v1/sessions/${token}?reason=${token}`,
+    `/v1/sessions/${session.id}?token=${token}`,
+    `/nope/${token}`,
+    `/nope/sid=${token}?sid=${token}`,
+    `/v1/sessions/${token}%E0%A4%A`,
+    `/v1/sessions/${token}${'x'.repeat(4100)}`,
+  ]
+  for (const url of urls) {
+    for (const method of ['GET', 'DELETE'] as const) {
+      const res = await app.inject({ method, url, headers: { authorization: `Bearer ${APP_KEY}` } })
+      t.ok(res.statusCode < 500, `${method} ${url.slice(0, 40)}…: ${res.statusCode}`)
+    }
+  }
+  await new Promise((resolve) => setImmediate(resolve))
+  const text = captured()
+  t.notOk(text.includes(token), 'the token is not in the log')
+  t.notOk(text.includes(token.slice(0, 32)), 'nor its first 32 characters')
+  const requestLines = lines().filter((line) => line.msg === 'request completed')
+  t.equal(requestLines.length, 1 + urls.length * 2, 'every request has its line')
+  t.ok(requestLines.some((line) => line.route === '/v1/sessions/:id' && line.url === '/v1/sessions/[redacted]'), 'the line keeps the route and shows where the token was')
+  t.ok(requestLines.some((line) => line.url === `/v1/sessions/${session.id}`), 'a session id is still logged')
 })
