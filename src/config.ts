@@ -49,7 +49,25 @@ export interface Config {
   readonly pruneCron: string
   readonly cookie: CookieConfig
   readonly logLevel: LevelWithSilent
+  readonly http: HttpLimits
 }
+
+// How long and how many clients may hold this node's sockets (see README "Limits and timeouts").
+export interface HttpLimits {
+  // From a request's first byte to the end of its headers, and to the end of its body.
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
+  // An idle kept-alive socket between requests.
+  readonly keepAliveTimeoutMs: number
+  // Open sockets at once; one more is closed as it connects.
+  readonly maxConnections: number
+}
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+// Above the idle timeout of common load balancers (nginx 60 s, AWS ALB 60 s), so the balancer closes idle sockets first.
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000
+export const DEFAULT_MAX_CONNECTIONS = 10_000
 
 export class ConfigError extends Error {}
 
@@ -217,6 +235,19 @@ function loadCron(env: Env): string {
   return raw.trim()
 }
 
+function loadHttpLimits(env: Env): HttpLimits {
+  const headersTimeoutMs = readInteger(env, 'HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HEADERS_TIMEOUT_MS, 500, 600_000)
+  const requestTimeoutMs = readInteger(env, 'HTTP_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 500, 600_000)
+  // Node refuses a headers timeout longer than the request timeout: the request's bound would end the headers first anyway.
+  if (headersTimeoutMs > requestTimeoutMs) fail('HTTP_HEADERS_TIMEOUT_MS', `must not be longer than HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`, String(headersTimeoutMs))
+  return Object.freeze({
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: readInteger(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 500, 600_000),
+    maxConnections: readInteger(env, 'HTTP_MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+  })
+}
+
 function loadDatabaseUrl(env: Env): string | undefined {
   const raw = env.DATABASE_URL
   if (raw === undefined || raw.trim() === '') return undefined
@@ -253,6 +284,7 @@ export function loadConfig(env: Env): Config {
     pruneCron: loadCron(env),
     cookie: loadCookie(env),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    http: loadHttpLimits(env),
   }
   if (config.apiKeys.length === 0 && !isLoopback(host)) {
     fail('API_KEYS', `or ADMIN_API_KEYS must be set when HOST is not a loopback address (HOST=${host})`)
