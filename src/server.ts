@@ -145,6 +145,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   app.setNotFoundHandler((_req, reply) => reply.code(404).send(toBody(notFound('no such route'))))
   addSharedSchemas(app)
 
+  for (const warning of config.warnings) app.log.warn(warning)
   const ring = createKeyRing(config.apiKeys)
   if (ring.open) {
     app.log.warn('NO API KEYS CONFIGURED: every caller on this loopback address has admin access; set API_KEYS and ADMIN_API_KEYS before exposing the service')
