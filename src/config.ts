@@ -49,7 +49,27 @@ export interface Config {
   readonly pruneCron: string
   readonly cookie: CookieConfig
   readonly logLevel: LevelWithSilent
+  readonly http: HttpLimits
+  // Settings that work but are weak; each one line, logged at warn when the server starts.
+  readonly warnings: readonly string[]
 }
+
+// How long and how many clients may hold this node's sockets (see README "Limits and timeouts").
+export interface HttpLimits {
+  // From a request's first byte to the end of its headers, and to the end of its body.
+  readonly headersTimeoutMs: number
+  readonly requestTimeoutMs: number
+  // An idle kept-alive socket between requests.
+  readonly keepAliveTimeoutMs: number
+  // Open sockets at once; one more is closed as it connects.
+  readonly maxConnections: number
+}
+
+export const DEFAULT_HEADERS_TIMEOUT_MS = 10_000
+export const DEFAULT_REQUEST_TIMEOUT_MS = 30_000
+// Above the idle timeout of common load balancers (nginx 60 s, AWS ALB 60 s), so the balancer closes idle sockets first.
+export const DEFAULT_KEEP_ALIVE_TIMEOUT_MS = 72_000
+export const DEFAULT_MAX_CONNECTIONS = 10_000
 
 export class ConfigError extends Error {}
 
@@ -60,6 +80,7 @@ const SAME_SITE = ['lax', 'strict', 'none'] as const
 const POLICY_NAME = /^[A-Za-z0-9_.-]{1,64}$/
 const KEY_NAME = /^[A-Za-z0-9_.-]{1,64}$/
 const MIN_SECRET_LENGTH = 16
+const MAX_SECRET_LENGTH = 512
 // RFC 6265 cookie-name token characters
 const COOKIE_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/
 
@@ -165,6 +186,11 @@ function parseKeyList(env: Env, variable: string, scope: ApiKeyConfig['scope']):
     if (secret.length < MIN_SECRET_LENGTH || /[\s,]/.test(secret)) {
       fail(variable, `key "${name}" needs a secret of at least ${MIN_SECRET_LENGTH} characters without spaces or commas`)
     }
+    // A secret that no Authorization: Bearer header can carry (src/auth/api-keys.ts reads 1-512 visible ASCII characters)
+    // would make its key unusable; one character repeated is a placeholder, not a secret.
+    if (secret.length > MAX_SECRET_LENGTH) fail(variable, `key "${name}" has a secret longer than ${MAX_SECRET_LENGTH} characters, which a Bearer header cannot carry`)
+    if (!/^[\x21-\x7e]+$/.test(secret)) fail(variable, `key "${name}" has a secret with characters a Bearer header cannot carry (use visible ASCII only)`)
+    if (new Set(secret).size === 1) fail(variable, `key "${name}" has a secret of one repeated character: use a random one (e.g. openssl rand -base64 32)`)
     return Object.freeze({ name, secret, scope })
   })
 }
@@ -217,6 +243,56 @@ function loadCron(env: Env): string {
   return raw.trim()
 }
 
+// Without DATABASE_URL the service starts a private embedded database: right for a newcomer's first `npm start`, and the
+// very failure this service exists to end on a node behind a load balancer (its users signed out, an empty store). So it
+// is refused where it cannot be meant (a non-loopback HOST, NODE_ENV=production) unless EMBEDDED_DB=true asks for it.
+function checkEmbeddedDb(env: Env, config: Pick<Config, 'host' | 'databaseUrl'>): void {
+  const raw = env.EMBEDDED_DB
+  const asked = raw === undefined || raw === '' ? undefined : readBoolean(env, 'EMBEDDED_DB', false)
+  if (config.databaseUrl !== undefined) {
+    if (asked === true) fail('EMBEDDED_DB', 'is true but DATABASE_URL is set too: unset one of them')
+    return
+  }
+  if (asked === true) return
+  if (asked === false) fail('DATABASE_URL', 'is unset and EMBEDDED_DB=false: set DATABASE_URL to the shared Postgres')
+  const where = env.NODE_ENV === 'production' ? 'NODE_ENV=production' : !isLoopback(config.host) ? `HOST=${config.host}` : undefined
+  if (where !== undefined) {
+    fail('DATABASE_URL', `is unset: with ${where} the service will not start a private embedded database (this node would serve an empty session store of its own); set DATABASE_URL to the shared Postgres, or EMBEDDED_DB=true if a private database is really meant`)
+  }
+}
+
+// Validate records activity at most every SESSION_TOUCH_INTERVAL, so a user active all along can look idle for that long:
+// an idle timeout not longer than that signs active users out (refused), and one less than twice that signs out anyone
+// whose pauses exceed idleTimeout - SESSION_TOUCH_INTERVAL (warned).
+function checkIdleAgainstTouch(policies: ReadonlyMap<string, Policy>, touchInterval: number): string[] {
+  const warnings: string[] = []
+  if (touchInterval === 0) return warnings
+  for (const policy of policies.values()) {
+    const variable = policy.name === 'default' ? 'SESSION_IDLE_TIMEOUT' : 'SESSION_POLICIES'
+    const which = policy.name === 'default' ? `(${policy.idleTimeout})` : `policy "${policy.name}" idleTimeout (${policy.idleTimeout})`
+    if (policy.idleTimeout <= touchInterval) {
+      fail(variable, `${which} must be longer than SESSION_TOUCH_INTERVAL (${touchInterval}): activity is recorded only that often, so active users would be signed out`)
+    }
+    if (policy.idleTimeout < touchInterval * 2) {
+      warnings.push(`${variable} ${which} is less than twice SESSION_TOUCH_INTERVAL (${touchInterval}): a user who pauses for more than ${policy.idleTimeout - touchInterval} s between requests may be signed out`)
+    }
+  }
+  return warnings
+}
+
+function loadHttpLimits(env: Env): HttpLimits {
+  const headersTimeoutMs = readInteger(env, 'HTTP_HEADERS_TIMEOUT_MS', DEFAULT_HEADERS_TIMEOUT_MS, 500, 600_000)
+  const requestTimeoutMs = readInteger(env, 'HTTP_REQUEST_TIMEOUT_MS', DEFAULT_REQUEST_TIMEOUT_MS, 500, 600_000)
+  // Node refuses a headers timeout longer than the request timeout: the request's bound would end the headers first anyway.
+  if (headersTimeoutMs > requestTimeoutMs) fail('HTTP_HEADERS_TIMEOUT_MS', `must not be longer than HTTP_REQUEST_TIMEOUT_MS (${requestTimeoutMs})`, String(headersTimeoutMs))
+  return Object.freeze({
+    headersTimeoutMs,
+    requestTimeoutMs,
+    keepAliveTimeoutMs: readInteger(env, 'HTTP_KEEP_ALIVE_TIMEOUT_MS', DEFAULT_KEEP_ALIVE_TIMEOUT_MS, 500, 600_000),
+    maxConnections: readInteger(env, 'HTTP_MAX_CONNECTIONS', DEFAULT_MAX_CONNECTIONS, 1, 1_000_000),
+  })
+}
+
 function loadDatabaseUrl(env: Env): string | undefined {
   const raw = env.DATABASE_URL
   if (raw === undefined || raw.trim() === '') return undefined
@@ -253,11 +329,18 @@ export function loadConfig(env: Env): Config {
     pruneCron: loadCron(env),
     cookie: loadCookie(env),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
+    http: loadHttpLimits(env),
+    warnings: [],
   }
   if (config.apiKeys.length === 0 && !isLoopback(host)) {
     fail('API_KEYS', `or ADMIN_API_KEYS must be set when HOST is not a loopback address (HOST=${host})`)
   }
-  return Object.freeze(config)
+  checkEmbeddedDb(env, config)
+  const warnings = checkIdleAgainstTouch(config.policies, config.touchInterval)
+  if (!config.cookie.secure && !isLoopback(host)) {
+    warnings.push(`COOKIE_SECURE=false with HOST=${host}: browsers will send the session cookie over plain HTTP, where anyone on the path can read it; set COOKIE_SECURE=true and serve the apps over HTTPS`)
+  }
+  return Object.freeze({ ...config, warnings: Object.freeze(warnings) })
 }
 
 // For entry points: the configuration, or one line on stderr naming the variable and exit code 1.

@@ -1,6 +1,7 @@
 // Opens the postgres.js pool for the configured database (or the embedded one when DATABASE_URL is unset).
 import postgres from 'postgres'
 import type { Config } from './config.js'
+import { isConflict } from './errors.js'
 
 export type Sql = postgres.Sql
 export type Db = postgres.Sql | postgres.TransactionSql
@@ -8,7 +9,7 @@ export type Db = postgres.Sql | postgres.TransactionSql
 export const APPLICATION_NAME = 'session-service'
 
 export function connect(url: string, config: Pick<Config, 'databasePoolMax' | 'databaseConnectTimeout' | 'databaseStatementTimeoutMs'>): Sql {
-  return postgres(url, {
+  return retryingConflicts(postgres(url, {
     max: config.databasePoolMax,
     connect_timeout: config.databaseConnectTimeout,
     idle_timeout: 60,
@@ -24,5 +25,24 @@ export function connect(url: string, config: Pick<Config, 'databasePoolMax' | 'd
       statement_timeout: config.databaseStatementTimeoutMs,
       idle_in_transaction_session_timeout: config.databaseStatementTimeoutMs * 2,
     },
-  })
+  }))
+}
+
+// A transaction the database aborted as a deadlock victim (40P01) or for a serialization failure (40001) has changed
+// nothing: sql.begin runs it once more, whole, before the error reaches the caller (and becomes a 503). Every caller of
+// sql.begin gets this, so no write path can forget it.
+export function retryingConflicts(sql: Sql): Sql {
+  const begin = sql.begin.bind(sql) as (...args: unknown[]) => Promise<unknown>
+  const retrying = async (...args: unknown[]) => {
+    try {
+      return await begin(...args)
+    } catch (err) {
+      if (!isConflict(err)) throw err
+      // A moment's pause lets the transaction that won the conflict commit first.
+      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40))
+      return begin(...args)
+    }
+  }
+  sql.begin = retrying as Sql['begin']
+  return sql
 }

@@ -48,17 +48,40 @@ export function toBody(err: AppError): ErrorBody {
   return { error: { code: err.code, message: err.message, details: err.details, ...err.extra } }
 }
 
-// postgres.js connection errors and the server's "going away" or overload SQLSTATEs: the database, not the request, is at fault.
+// Any failure to obtain or keep a connection is the database's fault, not the request's: 503 with Retry-After.
+// - the socket or the driver: refused, reset, timed out, closed;
+// - anything the server ends the connection with (severity FATAL or PANIC), whatever its SQLSTATE: a database closed to
+//   connections (55000, ALLOW_CONNECTIONS false), one that does not exist (3D000), authentication (28000, 28P01), too many
+//   connections (53300), starting up or shutting down (57P03, 57P01, 57P02);
+// - by SQLSTATE also at ERROR severity: connection exceptions (class 08), insufficient resources (class 53), operator
+//   intervention (57P0x) and statement_timeout (57014).
 const UNAVAILABLE_CODES = new Set([
-  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
+  'ECONNREFUSED', 'ECONNRESET', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'ENOTFOUND', 'EAI_AGAIN',
   'CONNECT_TIMEOUT', 'CONNECTION_CLOSED', 'CONNECTION_ENDED', 'CONNECTION_DESTROYED',
-  '57P01', '57P02', '57P03', '53300', '53400', '57014', '08000', '08001', '08003', '08004', '08006', '40P01', '40001',
+  '57014', '3D000', '28000', '28P01',
 ])
+const UNAVAILABLE_CLASSES = ['08', '53', '57P']
+// Deadlock and serialization failure: the database aborted a transaction that a second attempt would likely complete.
+// Transactions are retried once (db.ts); a second conflict is a 503 too, but not one that says the database is unreachable.
+const CONFLICT_CODES = new Set(['40P01', '40001'])
+
+function codeOf(err: unknown): string | undefined {
+  if (typeof err !== 'object' || err === null) return undefined
+  const code = (err as { code?: unknown }).code
+  return typeof code === 'string' ? code : undefined
+}
+
+export function isConflict(err: unknown): boolean {
+  const code = codeOf(err)
+  return code !== undefined && CONFLICT_CODES.has(code)
+}
 
 export function isUnavailable(err: unknown): boolean {
-  if (typeof err !== 'object' || err === null) return false
-  const code = (err as { code?: unknown }).code
-  return typeof code === 'string' && (UNAVAILABLE_CODES.has(code) || code.startsWith('08'))
+  const code = codeOf(err)
+  if (code === undefined) return false
+  if (UNAVAILABLE_CODES.has(code) || CONFLICT_CODES.has(code) || UNAVAILABLE_CLASSES.some((prefix) => code.startsWith(prefix))) return true
+  const severity = (err as { severity?: unknown }).severity
+  return severity === 'FATAL' || severity === 'PANIC'
 }
 
 const FRAMEWORK_CODES: Record<number, string> = {
@@ -88,6 +111,7 @@ function toAppError(err: FastifyError): AppError {
     const message = first ? `${where} ${first.message ?? 'is invalid'}` : `${context} is invalid`
     return invalidRequest(message, validationDetails(err))
   }
+  if (isConflict(err)) return unavailable('the request conflicted with concurrent work in the database; retry shortly')
   if (isUnavailable(err)) return unavailable()
   const status = err.statusCode
   if (status !== undefined && FRAMEWORK_CODES[status] !== undefined) {

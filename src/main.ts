@@ -29,20 +29,23 @@ try {
 }
 
 const app = await buildServer({ config, sql: database.sql, databaseUrl: database.url, loggerInstance: logger })
-app.addHook('onClose', async () => {
+// The embedded server stops only once app.close() has ended the pool and the change feed in its onClose hooks. Not in a
+// hook of its own: hooks run last-registered-first, so it would stop first and every connection would die under it.
+async function close(): Promise<void> {
+  await app.close()
   await database.stop()
-})
+}
 
 closeWithGrace({ delay: GRACE_MS, logger }, async ({ signal, err }) => {
   if (err) logger.error({ err }, 'closing after an unexpected error')
   else logger.info({ signal }, 'shutting down')
-  await app.close()
+  await close()
 })
 
 try {
   await app.listen({ host: config.host, port: config.port })
 } catch (err) {
   logger.fatal({ err }, 'could not listen')
-  await app.close()
+  await close()
   process.exit(1)
 }

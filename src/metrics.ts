@@ -1,6 +1,21 @@
 // Prometheus metrics, one registry per server so that several servers in one process (tests) never collide.
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client'
 
+// Label values come from bounded sets only: every distinct value is a time series kept for the life of the process, so a
+// caller's free text (a revoke reason) would grow /metrics without limit. Other label values here come from the code
+// (routes are templates, codes and outcomes are ours) or from the configuration (policy names).
+export const REVOKE_REASON_LABELS = ['logout', 'admin', 'password_change', 'session_limit', 'rotated', 'security', 'user_deleted'] as const
+export const OTHER_LABEL = 'other'
+
+export function revokeReasonLabel(reason: string): string {
+  return (REVOKE_REASON_LABELS as readonly string[]).includes(reason) ? reason : OTHER_LABEL
+}
+
+// sessions_revoked_total: counts only sessions actually revoked (a call that revoked none adds no series), by a bounded reason.
+export interface RevokedCounter {
+  inc(labels: { reason: string }, revoked?: number): void
+}
+
 export interface Metrics {
   registry: Registry
   httpRequests: Counter<'method' | 'route' | 'status'>
@@ -8,7 +23,7 @@ export interface Metrics {
   validations: Counter<'outcome' | 'reason'>
   sessionInvalid: Counter<'reason'>
   sessionsCreated: Counter<'policy'>
-  sessionsRevoked: Counter<'reason'>
+  sessionsRevoked: RevokedCounter
   sessionsEvicted: Counter<'policy'>
   pruneRuns: Counter<'result'>
   pruneRows: Counter<'kind'>
@@ -34,7 +49,14 @@ export function createMetrics(poolMax: number): Metrics {
     validations: new Counter({ name: 'session_validations_total', help: 'Session validations by outcome', labelNames: ['outcome', 'reason'], registers }),
     sessionInvalid: new Counter({ name: 'session_invalid_total', help: 'Rejected session tokens by reason', labelNames: ['reason'], registers }),
     sessionsCreated: new Counter({ name: 'sessions_created_total', help: 'Sessions created', labelNames: ['policy'], registers }),
-    sessionsRevoked: new Counter({ name: 'sessions_revoked_total', help: 'Sessions revoked by reason', labelNames: ['reason'], registers }),
+    sessionsRevoked: (() => {
+      const counter = new Counter({ name: 'sessions_revoked_total', help: 'Sessions revoked by reason (known reasons; any other is "other")', labelNames: ['reason'], registers })
+      return {
+        inc({ reason }: { reason: string }, revoked = 1) {
+          if (revoked > 0) counter.inc({ reason: revokeReasonLabel(reason) }, revoked)
+        },
+      }
+    })(),
     sessionsEvicted: new Counter({ name: 'sessions_evicted_total', help: 'Sessions revoked by the per-user limit', labelNames: ['policy'], registers }),
     pruneRuns: new Counter({ name: 'prune_runs_total', help: 'Prune runs by result (ran or skipped because another node held the lock)', labelNames: ['result'], registers }),
     pruneRows: new Counter({ name: 'prune_rows_total', help: 'Rows handled by pruning: sessions and events deleted, time-ended sessions recorded', labelNames: ['kind'], registers }),

@@ -27,9 +27,7 @@ import { revocationRoutes } from './http/revocations.js'
 import { startChangeFeed } from './sessions/change-feed.js'
 
 export const BODY_LIMIT_BYTES = 64 * 1024
-// Above the idle timeout of common load balancers (nginx 60 s, AWS ALB 60 s), so the balancer closes idle sockets first.
-export const KEEP_ALIVE_TIMEOUT_MS = 72_000
-export const REQUEST_TIMEOUT_MS = 30_000
+export { DEFAULT_KEEP_ALIVE_TIMEOUT_MS as KEEP_ALIVE_TIMEOUT_MS } from './config.js'
 export const MAX_PARAM_LENGTH = 4096
 // How long requests in flight may finish after SIGTERM before every socket is closed (main.ts allows 10 s in all).
 export const CLOSE_DRAIN_MS = 8_000
@@ -108,9 +106,17 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   const app = Fastify({
     ...(loggerInstance === undefined ? { logger: loggerOptions(config) } : { loggerInstance }),
     bodyLimit: BODY_LIMIT_BYTES,
-    keepAliveTimeout: KEEP_ALIVE_TIMEOUT_MS,
-    requestTimeout: REQUEST_TIMEOUT_MS,
-    connectionTimeout: REQUEST_TIMEOUT_MS,
+    // Slow clients: Node checks these bounds only every connectionsCheckingInterval (30 s by default, which let a trickled
+    // request live twice its bound); checked at least every second, a socket is closed within about a second of its bound.
+    http: {
+      headersTimeout: config.http.headersTimeoutMs,
+      requestTimeout: config.http.requestTimeoutMs,
+      connectionsCheckingInterval: Math.max(50, Math.min(1000, Math.floor(config.http.headersTimeoutMs / 4))),
+    },
+    keepAliveTimeout: config.http.keepAliveTimeoutMs,
+    requestTimeout: config.http.requestTimeoutMs,
+    // A socket that sends nothing at all for this long is closed (the bounds above run from a request's first byte).
+    connectionTimeout: config.http.requestTimeoutMs,
     routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     // Our onResponse hook writes the one line per request.
     logController: new LogController({ disableRequestLogging: true }),
@@ -137,6 +143,8 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     }),
   }) as unknown as FastifyInstance
 
+  app.server.maxConnections = config.http.maxConnections
+
   const strictAjv = makeAjv('body')
   const coercingAjv = makeAjv('other')
   app.setValidatorCompiler(({ schema, httpPart }) => withoutEchoes(schema, httpPart === 'body' ? strictAjv.compile(schema) : refuseNonFinite(coercingAjv.compile(schema))))
@@ -158,6 +166,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   })
   addSharedSchemas(app)
 
+  for (const warning of config.warnings) app.log.warn(warning)
   const ring = createKeyRing(config.apiKeys)
   if (ring.open) {
     app.log.warn('NO API KEYS CONFIGURED: every caller on this loopback address has admin access; set API_KEYS and ADMIN_API_KEYS before exposing the service')

@@ -58,17 +58,26 @@ export interface GuardStats {
 const EVICTION_LOG_MS = 60_000
 const EVICTION_LOG_MAX = 100_000
 
+// A name sent more than once is no session (a sibling subdomain can plant a second one: cookie tossing), unless it has the
+// __Host- prefix, which only this host can set; then the first wins.
 export function readCookie(header: string | string[] | undefined, name: string): string | undefined {
   const text = Array.isArray(header) ? header.join('; ') : header
   if (text === undefined || text === '') return undefined
+  let found: string | undefined
+  let seen = 0
   for (const part of text.split(';')) {
     const eq = part.indexOf('=')
     if (eq < 0 || part.slice(0, eq).trim() !== name) continue
+    seen += 1
+    if (seen > 1) {
+      if (name.startsWith('__Host-')) break
+      return undefined
+    }
     let value = part.slice(eq + 1).trim()
     if (value.length >= 2 && value.startsWith('"') && value.endsWith('"')) value = value.slice(1, -1)
-    return value === '' ? undefined : value
+    found = value === '' ? undefined : value
   }
-  return undefined
+  return found
 }
 
 export function expiryHeaders(session: Session): Record<string, string> {

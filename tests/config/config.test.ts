@@ -162,8 +162,8 @@ t.test('open access (no API keys) is allowed on loopback only', async (t) => {
   expectRejected(t, { HOST: '0.0.0.0' }, 'API_KEYS')
   expectRejected(t, { HOST: '192.0.2.10' }, 'API_KEYS')
   t.same(loadConfig({ HOST: '127.0.0.1' }).apiKeys, [], 'HOST=127.0.0.1 without keys is accepted')
-  t.doesNotThrow(() => loadConfig({ HOST: '0.0.0.0', API_KEYS: KEY }), 'HOST=0.0.0.0 with a key is accepted')
-  t.doesNotThrow(() => loadConfig({ HOST: '0.0.0.0', ADMIN_API_KEYS: KEY }), 'an admin key alone also counts')
+  t.doesNotThrow(() => loadConfig({ HOST: '0.0.0.0', API_KEYS: KEY, DATABASE_URL: 'postgres://db/sessions' }), 'HOST=0.0.0.0 with a key is accepted')
+  t.doesNotThrow(() => loadConfig({ HOST: '0.0.0.0', ADMIN_API_KEYS: KEY, DATABASE_URL: 'postgres://db/sessions' }), 'an admin key alone also counts')
 })
 
 t.test('DATABASE_QUEUE_MAX and DATABASE_QUEUE_TIMEOUT_MS are read, 0 meaning no waiting', async (t) => {

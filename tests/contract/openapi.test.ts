@@ -60,7 +60,7 @@ function allRefs(node: unknown, refs: string[] = []): string[] {
 }
 
 const app = await buildServer({
-  config: loadConfig({ API_KEYS: 'app:' + 'a'.repeat(32) }),
+  config: loadConfig({ API_KEYS: 'app:' + 'ab'.repeat(16) }),
   sql: postgres('postgres://127.0.0.1:1/none', { max: 1, connect_timeout: 1 }),
   cron: false,
   loggerInstance: pino({ level: 'silent' }),
