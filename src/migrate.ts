@@ -34,11 +34,22 @@ export interface MigrateOptions {
   log?: (message: string, fields?: Record<string, unknown>) => void
 }
 
-// Statements of a no-transaction file: split where a line ends with a semicolon; comment-only pieces are dropped.
+// Statements of a no-transaction file: each ends with a semicolon at the end of a line (outside a $$-quoted body);
+// comment-only pieces are dropped.
 export function splitStatements(text: string): string[] {
-  return text.split(/;[ \t]*$/m)
-    .map((piece) => piece.trim())
-    .filter((piece) => piece.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('--')))
+  const statements: string[] = []
+  let current: string[] = []
+  let inBody = false
+  for (const line of text.split('\n')) {
+    current.push(line)
+    if (((line.match(/\$\$/g) ?? []).length) % 2 === 1) inBody = !inBody
+    if (!inBody && /;[ \t]*$/.test(line)) {
+      statements.push(current.join('\n').replace(/;[ \t]*$/, '').trim())
+      current = []
+    }
+  }
+  statements.push(current.join('\n').trim())
+  return statements.filter((piece) => piece.split('\n').some((line) => line.trim() !== '' && !line.trim().startsWith('--')))
 }
 
 export async function migrate(sql: Sql, dirOrOptions: string | MigrateOptions = {}): Promise<string[]> {

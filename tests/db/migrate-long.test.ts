@@ -7,7 +7,7 @@ import { fileURLToPath } from 'node:url'
 import t from 'tap'
 import { connect } from '../../src/db.js'
 import { migrate, splitStatements } from '../../src/migrate.js'
-import { createDatabase, databaseUrl, POOL } from '../helpers/db.js'
+import { createDatabase, databaseUrl, POOL, TEST_POOL } from '../helpers/db.js'
 
 const FIXTURES = path.join(path.dirname(fileURLToPath(import.meta.url)), 'fixtures')
 // The service's pool as a node has it, with a statement timeout shorter than the slow migration.
@@ -62,7 +62,9 @@ t.test('each file is its own transaction: a failing file leaves the ones before 
 t.test('a migration waiting for a table lock gives up after the lock timeout and tries again', async (t) => {
   const url = databaseUrl(await createDatabase(t))
   const sql = pool(t, url)
-  const holder = pool(t, url)
+  // The test's own connection holding the table lock, idle in its transaction for as long as the test needs.
+  const holder = connect(url, { ...TEST_POOL, databasePoolMax: 1 })
+  t.teardown(() => holder.end({ timeout: 5 }))
   await migrate(sql, path.join(FIXTURES, 'slow-migrations'))
   const dir = await mkdtemp(path.join(tmpdir(), 'migrations-'))
   await writeFile(path.join(dir, '001_slow.sql'), 'select 1;')
@@ -89,4 +91,6 @@ t.test('a migration waiting for a table lock gives up after the lock timeout and
 t.test('no-transaction files are split at semicolons that end a line', async (t) => {
   t.same(splitStatements('-- migrate: no-transaction\n-- a comment\ncreate index concurrently a on t (x);\n\ncreate index concurrently b\n  on t (y);\n-- trailing\n'),
     ['-- migrate: no-transaction\n-- a comment\ncreate index concurrently a on t (x)', 'create index concurrently b\n  on t (y)'])
+  t.same(splitStatements('create function f() returns int language plpgsql as $$\nbegin\n  return 1;\nend $$;\nselect f();\n'),
+    ['create function f() returns int language plpgsql as $$\nbegin\n  return 1;\nend $$', 'select f()'], 'a $$ body is one statement')
 })
