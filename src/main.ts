@@ -18,7 +18,7 @@ const database = await openDatabase(config, logger).catch((err: Error) => {
 })
 try {
   if (config.migrate) {
-    const applied = await migrate(database.sql)
+    const applied = await migrate(database.sql, { log: (message, fields) => logger.info(fields ?? {}, message) })
     logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date')
   }
 } catch (err) {

@@ -10,7 +10,7 @@ const config = loadConfigOrExit(process.env)
 const logger = pino(loggerOptions(config) as pino.LoggerOptions)
 const database = await openDatabase(config, logger)
 try {
-  const applied = await migrate(database.sql)
+  const applied = await migrate(database.sql, { log: (message, fields) => logger.info(fields ?? {}, message) })
   logger.info({ applied }, applied.length > 0 ? 'migrations applied' : 'schema up to date')
 } catch (err) {
   logger.fatal({ err }, 'migration failed')

@@ -53,8 +53,12 @@ export function createAdminService({ sql, metrics, forgetLocally }: { sql: Sql; 
   async function listSessions(filter: store.SessionFilter, cursor: string | undefined, limit: number): Promise<Page<JudgedRow>> {
     const beforeId = decodeCursor('s', cursor, (key) => /^s_[0-9A-Z]{26}$/.test(key))
     const rows = await store.listSessions(sql, filter, beforeId, limit + 1)
-    const items = rows.slice(0, limit)
-    return { items, nextCursor: rows.length > limit ? encodeCursor('s', items[items.length - 1].id) : null }
+    const hits = rows.filter((row) => row.hit)
+    const items = hits.slice(0, limit).map(({ hit: _hit, n: _n, ...row }) => row)
+    if (hits.length > limit) return { items, nextCursor: encodeCursor('s', items[items.length - 1].id) }
+    // The walk used its budget before filling the page: the next page goes on from where it stopped.
+    const stoppedAt = rows.find((row) => row.n === store.LISTING_SCAN_BUDGET)
+    return { items, nextCursor: stoppedAt === undefined ? null : encodeCursor('s', stoppedAt.id) }
   }
 
   async function listEvents(filter: audit.EventFilter, cursor: string | undefined, limit: number): Promise<Page<audit.EventRow>> {

@@ -92,24 +92,53 @@ export { REVOCATION_TYPES } from '../client/types.js'
 
 export interface RevocationRow {
   id: string
+  // The transaction that wrote the event (xid8, as text): the feed's order and cursor.
+  xid: string
   at: Date
   type: (typeof REVOCATION_TYPES)[number]
   session_id: string
   reason: string | null
 }
 
-// The revocation feed: events that end a token, after a cursor (an event id), oldest first; the primary key serves it.
-export async function listRevocations(db: Db, afterId: string, limit: number): Promise<RevocationRow[]> {
+export interface FeedWindow {
+  // Every transaction of this database below it has ended: no revocation event can still commit below it.
+  settled: string
+  // No transaction id at or above it had been assigned: a cursor above it was never issued.
+  unassigned: string
+  // The highest transaction id among pruned revocation events (null: none pruned).
+  pruned: string | null
+}
+
+// The settled horizon is the oldest transaction still open in this database (the snapshot's xmin would also count
+// transactions of other databases on the server, which never write here); when none is open, the snapshot's xmax.
+export async function feedWindow(db: Db): Promise<FeedWindow> {
+  const [window] = await db<FeedWindow[]>`
+    with snapshot as (select pg_current_snapshot() as s)
+    select coalesce(
+             (select min(x) from snapshot, pg_snapshot_xip(snapshot.s) x
+               where not exists (
+                 select 1 from pg_stat_activity a
+                  where a.backend_xid = xid(x)
+                    and a.datid <> (select oid from pg_database where datname = current_database()))),
+             (select pg_snapshot_xmax(s) from snapshot))::text as settled,
+           (select pg_snapshot_xmax(s) from snapshot)::text as unassigned,
+           (select xid from audit_feed_pruned)::text as pruned`
+  return window
+}
+
+// The revocation feed: events of transactions from \`fromXid\` up to (not including) \`settled\`, in transaction order.
+export async function listRevocations(db: Db, fromXid: string, settled: string, limit: number): Promise<RevocationRow[]> {
   return db<RevocationRow[]>`
-    select id, at, type, session_id, reason from audit_events
-     where id > ${afterId} and type in ${db([...REVOCATION_TYPES])}
-     order by id
+    select id, xid::text as xid, at, type, session_id, reason from audit_events
+     where xid >= ${fromXid}::xid8 and xid < ${settled}::xid8 and type in ('revoked', 'rotated', 'limit_evicted')
+     order by xid, id
      limit ${limit}`
 }
 
-export async function eventIdRange(db: Db): Promise<{ oldest: string | null; latest: string }> {
-  const [range] = await db<{ oldest: string | null; latest: string }[]>`
-    select (select min(id) from audit_events)::text as oldest,
-           coalesce((select max(id) from audit_events), 0)::text as latest`
-  return range
+// The rest of one transaction's revocation events, after a given event.
+export async function listRevocationsOfTransaction(db: Db, xid: string, afterId: string): Promise<RevocationRow[]> {
+  return db<RevocationRow[]>`
+    select id, xid::text as xid, at, type, session_id, reason from audit_events
+     where xid = ${xid}::xid8 and id > ${afterId} and type in ('revoked', 'rotated', 'limit_evicted')
+     order by xid, id`
 }

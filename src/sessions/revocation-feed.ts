@@ -16,30 +16,52 @@ export interface RevocationPage {
 
 export type RevocationFeed = ReturnType<typeof createRevocationFeed>
 
-// `changes` emits 'change' for every session change notification this node hears.
+// A cursor is a transaction id (xid8) C meaning: every revocation written by a transaction below C has been served. The
+// feed serves only transactions below the settled horizon (see audit.feedWindow), so no event can later commit behind a
+// cursor already handed out, and a page never ends inside a transaction unless that transaction alone fills it.
 export function createRevocationFeed({ sql, changes }: { sql: Sql; changes: EventEmitter }) {
-  async function startingPoint(since: string | undefined): Promise<string> {
-    const { oldest, latest } = await audit.eventIdRange(sql)
-    if (since === undefined) return latest
-    // Events up to `since` may be pruned, but not the one right after it; and a cursor from the future was never issued.
-    const expired = (oldest !== null && BigInt(since) < BigInt(oldest) - 1n) || BigInt(since) > BigInt(latest)
-    if (expired) throw cursorExpired()
-    return since
+  async function settledWindow(since: string | undefined) {
+    const window = await audit.feedWindow(sql)
+    if (since === undefined) return window
+    // A revocation at or above the cursor was pruned before it was served; or the cursor was never issued.
+    const missed = window.pruned !== null && BigInt(since) <= BigInt(window.pruned)
+    if (missed || BigInt(since) > BigInt(window.unassigned)) throw cursorExpired()
+    return window
+  }
+
+  async function page(since: string, settled: string): Promise<RevocationPage | undefined> {
+    let rows = await audit.listRevocations(sql, since, settled, MAX_REVOCATIONS_PER_ANSWER)
+    if (rows.length === 0) return undefined
+    let nextCursor = String(BigInt(rows[rows.length - 1].xid) + 1n)
+    if (rows.length === MAX_REVOCATIONS_PER_ANSWER) {
+      const lastXid = rows[rows.length - 1].xid
+      if (rows[0].xid === lastXid) {
+        // One transaction fills the page: serve all of it, so the cursor can move past it.
+        rows = rows.concat(await audit.listRevocationsOfTransaction(sql, lastXid, rows[rows.length - 1].id))
+      } else {
+        // The last transaction may go on past the page: serve it whole next time.
+        rows = rows.filter((row) => row.xid !== lastXid)
+        nextCursor = lastXid
+      }
+    }
+    // A revocation's own cursor resumes at its transaction: its events may be served again, never skipped.
+    const revocations = rows.map((row) => ({ cursor: row.xid, sessionId: row.session_id, type: row.type, reason: row.reason, at: row.at.toISOString() }))
+    return { revocations, nextCursor }
   }
 
   async function read(since: string | undefined, waitSeconds: number, gaveUp: AbortSignal): Promise<RevocationPage> {
-    const after = await startingPoint(since)
-    if (since === undefined) return { revocations: [], nextCursor: after }
+    const first = await settledWindow(since)
+    if (since === undefined) return { revocations: [], nextCursor: first.settled }
     const deadline = Date.now() + waitSeconds * 1000
+    let settled = first.settled
     for (;;) {
-      const rows = await audit.listRevocations(sql, after, MAX_REVOCATIONS_PER_ANSWER)
-      if (rows.length > 0) {
-        const revocations = rows.map((row) => ({ cursor: String(row.id), sessionId: row.session_id, type: row.type, reason: row.reason, at: row.at.toISOString() }))
-        return { revocations, nextCursor: revocations[revocations.length - 1].cursor }
-      }
+      const found = await page(since, settled)
+      if (found !== undefined) return found
       const remaining = deadline - Date.now()
-      if (remaining <= 0 || gaveUp.aborted) return { revocations: [], nextCursor: after }
+      if (remaining <= 0 || gaveUp.aborted) return { revocations: [], nextCursor: since }
       await nextChange(Math.min(remaining, RECHECK_MS), gaveUp)
+      if (gaveUp.aborted) return { revocations: [], nextCursor: since }
+      settled = (await audit.feedWindow(sql)).settled
     }
   }
 

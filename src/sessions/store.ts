@@ -212,20 +212,43 @@ function matches(db: Db, filter: SessionFilter) {
 
 function stateIs(db: Db, state: SessionState) {
   switch (state) {
-    case 'active': return db`and ${isActive(db)}`
+    // An active session's end is never recorded: saying so lets the walk use sessions_live_idx.
+    case 'active': return db`and ${isActive(db)} and not s.end_recorded`
     case 'revoked': return db`and s.revoked_at is not null`
     case 'expired': return db`and s.revoked_at is null and now() >= s.expires_at`
     case 'idle_timeout': return db`and s.revoked_at is null and now() < s.expires_at and now() >= s.idle_expires_at`
   }
 }
 
-// Keyset pagination by id, newest first: ids are ULIDs, so the order follows creation and never shifts under inserts.
-export async function listSessions(db: Db, filter: SessionFilter, beforeId: string | undefined, limit: number): Promise<JudgedRow[]> {
-  return db<JudgedRow[]>`
-    select s.*, ${judge(db)} from sessions s
-     where true ${matches(db, filter)}
-       ${beforeId === undefined ? db`` : db`and s.id < ${beforeId}`}
-     order by s.id desc
+// How many sessions one listing page may examine: a rare filter answers a short (even empty) page with a cursor where the
+// walk stopped, instead of reading the whole table for one page.
+export const LISTING_SCAN_BUDGET = 5000
+
+export interface ListedRow extends JudgedRow {
+  // Whether the row matches the filter; a row that does not is only the marker of where the walk stopped.
+  hit: boolean
+  // The row's place in the walk; LISTING_SCAN_BUDGET marks the end of the budget.
+  n: number
+}
+
+// Keyset pagination by id, newest first: ids are ULIDs, so the order follows creation and never shifts under inserts. The
+// walk goes down an index by id (of the user, the policy, the revoked or the not-ended sessions) and tests the rest of
+// the filter on each row; no index names last_seen_at or idle_expires_at, so that a touch stays a HOT update.
+export async function listSessions(db: Db, filter: SessionFilter, beforeId: string | undefined, limit: number): Promise<ListedRow[]> {
+  const walk = db`
+    ${filter.userId === undefined ? db`` : db`and s.user_id = ${filter.userId}`}
+    ${filter.policy === undefined ? db`` : db`and s.policy = ${filter.policy}`}
+    ${filter.state === 'revoked' ? db`and s.revoked_at is not null` : filter.state === 'active' ? db`and s.revoked_at is null and not s.end_recorded` : db``}
+    ${beforeId === undefined ? db`` : db`and s.id < ${beforeId}`}`
+  return db<ListedRow[]>`
+    select * from (
+      select s.*, ${judge(db)}, (true ${matches(db, filter)}) as hit, row_number() over (order by s.id desc)::int as n
+        from sessions s
+       where true ${walk}
+       order by s.id desc
+       limit ${LISTING_SCAN_BUDGET}) w
+     where w.hit or w.n = ${LISTING_SCAN_BUDGET}
+     order by w.id desc
      limit ${limit}`
 }
 
@@ -295,8 +318,7 @@ export async function deleteEndedBefore(db: Db, retention: number, batchSize: nu
   const rows = await db`
     delete from sessions where id in (
       select s.id from sessions s
-       where coalesce(s.revoked_at, least(s.expires_at, s.idle_expires_at)) < now() - make_interval(secs => ${retention})
-         and (s.revoked_at is not null or s.end_recorded)
+       where s.ended_at < now() - make_interval(secs => ${retention})
        limit ${batchSize}
        for update skip locked)
     returning id`

@@ -28,7 +28,9 @@ t.test('revocations: a fresh start is empty, then every revoke, rotation and evi
     [b.session.id, 'rotated', 'rotated'],
     [c.session.id, 'limit_evicted', 'session_limit'],
   ])
-  t.equal(page.nextCursor, page.revocations[2].cursor)
+  t.ok(BigInt(page.nextCursor) > BigInt(page.revocations[2].cursor), 'nextCursor is past the last revocation')
+  const again = (await call(app, { method: 'GET', url: `/v1/revocations?since=${page.revocations[2].cursor}&wait=0` })).json() as Page
+  t.same(again.revocations.map((r) => r.sessionId), [c.session.id], 'a revocation\'s own cursor resumes at that revocation (served again, never skipped)')
   const after = (await call(app, { method: 'GET', url: `/v1/revocations?since=${page.nextCursor}&wait=0` })).json() as Page
   t.same(after, { revocations: [], nextCursor: page.nextCursor })
 })
@@ -78,7 +80,7 @@ t.test('revocations: a cursor older than the kept audit log, or never issued, is
   t.match(expired.json(), { error: { code: 'cursor_expired', details: [] } })
   const current = await call(app, { method: 'GET', url: `/v1/revocations?since=${nextCursor}&wait=0` })
   t.equal(current.statusCode, 200, 'a cursor at the kept edge still works')
-  const future = await call(app, { method: 'GET', url: `/v1/revocations?since=${BigInt(nextCursor) + 1000n}&wait=0` })
+  const future = await call(app, { method: 'GET', url: `/v1/revocations?since=${BigInt(nextCursor) + 1_000_000_000n}&wait=0` })
   t.equal(future.statusCode, 410)
 })
 
