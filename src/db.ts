@@ -3,7 +3,7 @@ import postgres from 'postgres'
 import type { Config } from './config.js'
 
 export type Sql = postgres.Sql
-export type Db = postgres.Sql | postgres.TransactionSql
+export type Db = postgres.Sql | postgres.TransactionSql | postgres.ReservedSql
 
 export const APPLICATION_NAME = 'session-service'
 

@@ -3,6 +3,7 @@ import closeWithGrace from 'close-with-grace'
 import pino from 'pino'
 import { loadConfigOrExit } from './config.js'
 import { openDatabase } from './database.js'
+import { checkDriverOrExit } from './driver.js'
 import { loggerOptions } from './logger.js'
 import { migrate } from './migrate.js'
 import { buildServer } from './server.js'
@@ -10,6 +11,7 @@ import { buildServer } from './server.js'
 const GRACE_MS = 10_000
 
 const config = loadConfigOrExit(process.env)
+checkDriverOrExit()
 
 const logger = pino(loggerOptions(config) as pino.LoggerOptions)
 const database = await openDatabase(config, logger).catch((err: Error) => {
