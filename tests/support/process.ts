@@ -50,9 +50,8 @@ export async function ensureBuilt(t: Tap): Promise<void> {
     }
     try {
       if (mtimeOf(MAIN) >= newestMtime(path.join(ROOT, 'src'))) return
-      t.comment('dist/ is missing or older than src/: running tsc -p tsconfig.build.json')
-      const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-      const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
+      t.comment('dist/ is missing or older than src/: running npm run build (tsc -p tsconfig.build.json)')
+      const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
       // tsc still emits on type errors (someone else may be mid-edit); only a missing entry point is fatal.
       if (result.status !== 0) t.comment(`tsc exited ${result.status}: ${(result.stdout + result.stderr).slice(0, 2000)}`)
       if (mtimeOf(MAIN) < 0) throw new Error('the build did not produce dist/main.js')
