@@ -77,23 +77,24 @@ export function build(root = ROOT) {
   return 0
 }
 
-function main(args) {
+// The command line, for `root`; messages go to `log`. Returns the exit status.
+export function main(args, { root = ROOT, log = (line) => console.error(line) } = {}) {
   const mode = args[0]
   if (mode !== undefined && mode !== '--if-stale' && mode !== '--install') {
-    console.error('usage: node scripts/build.mjs [--if-stale | --install]')
+    log('usage: node scripts/build.mjs [--if-stale | --install]')
     return 2
   }
   if (mode === '--install') {
-    if (!existsSync(path.join(ROOT, 'src')) || !existsSync(path.join(ROOT, 'node_modules', 'typescript'))) return 0
+    if (!existsSync(path.join(root, 'src')) || !existsSync(path.join(root, 'node_modules', 'typescript'))) return 0
   }
   if (mode !== undefined) {
-    const reason = staleReason()
+    const reason = staleReason(root)
     if (reason === undefined) return 0
-    console.error(`build: ${reason}; compiling with tsc -p tsconfig.build.json`)
+    log(`build: ${reason}; compiling with tsc -p tsconfig.build.json`)
   }
-  const status = build()
+  const status = build(root)
   if (status !== 0 && mode === '--install') {
-    console.error(`build: tsc failed (exit ${status}); npm start will try again`)
+    log(`build: tsc failed (exit ${status}); npm start will try again`)
     return 0
   }
   return status

@@ -7,6 +7,10 @@ import os from 'node:os'
 import path from 'node:path'
 import t, { type Test } from 'tap'
 import { ROOT } from '../support/process.js'
+// @ts-expect-error: a plain .mjs script without types
+import { main } from '../../scripts/build.mjs'
+
+const build = main as (args: string[], options: { root: string; log: (line: string) => void }) => number
 
 // A stand-in for node_modules/typescript/bin/tsc: appends its arguments to tsc-calls.log and writes dist/main.js, or
 // exits 2 (a type error) when FAKE_TSC_FAIL is set.
@@ -35,12 +39,29 @@ function layout(t: Test): string {
   return root
 }
 
-function run(root: string, args: string[], env: Record<string, string> = {}) {
+// The command line itself, as npm runs it (one process: used where its output matters).
+function runCli(root: string, args: string[], env: Record<string, string> = {}) {
   const result = spawnSync(process.execPath, [path.join(root, 'scripts', 'build.mjs'), ...args], {
     cwd: root, encoding: 'utf8', env: { PATH: process.env.PATH ?? '/usr/bin:/bin', ...env },
   })
   return { status: result.status, stderr: result.stderr, stdout: result.stdout }
 }
+
+// The same, in this process (each build still runs the stand-in tsc as a process); returns the status and what it said.
+function run(root: string, args: string[], env: Record<string, string> = {}) {
+  const lines: string[] = []
+  const saved = { ...process.env }
+  Object.assign(process.env, env)
+  try {
+    const status = build(args, { root, log: (line) => lines.push(line) })
+    return { status, stderr: lines.map((line) => `${line}\n`).join(''), stdout: '' }
+  } finally {
+    for (const key of Object.keys(env)) if (saved[key] === undefined) delete process.env[key]; else process.env[key] = saved[key]
+  }
+}
+
+// About 15 node processes in all (the stand-in tsc, the command line): seconds alone, minutes on a loaded machine.
+t.setTimeout(300_000)
 
 const tscCalls = (root: string) => existsSync(path.join(root, 'tsc-calls.log'))
   ? readFileSync(path.join(root, 'tsc-calls.log'), 'utf8').split('\n').filter((line) => line !== '').length
@@ -48,14 +69,14 @@ const tscCalls = (root: string) => existsSync(path.join(root, 'tsc-calls.log'))
 
 t.test('a missing build is made; a current one is left alone and nothing is printed', async (t) => {
   const root = layout(t)
-  const first = run(root, ['--if-stale'])
+  const first = runCli(root, ['--if-stale'])
   t.equal(first.status, 0)
   t.equal(tscCalls(root), 1, 'no dist/: tsc runs')
   t.match(first.stderr, /dist\/main\.js is missing/, 'and says why, on stderr')
   t.equal(first.stdout, '', 'nothing on stdout (npm run sessions keeps its output clean)')
   t.ok(existsSync(path.join(root, 'dist', '.build-stamp')), 'the build writes its stamp')
 
-  const again = run(root, ['--if-stale'])
+  const again = runCli(root, ['--if-stale'])
   t.equal(again.status, 0)
   t.equal(tscCalls(root), 1, 'current: tsc does not run again')
   t.equal(again.stderr + again.stdout, '', 'and nothing is printed')
@@ -95,9 +116,9 @@ t.test('a file touched without a change in content does not make the build stale
 
 t.test('a failed build leaves no stamp, so the next start tries again; npm run build always compiles', async (t) => {
   const root = layout(t)
-  const failed = run(root, ['--if-stale'], { FAKE_TSC_FAIL: '1' })
+  const failed = runCli(root, ['--if-stale'], { FAKE_TSC_FAIL: '1' })
   t.equal(failed.status, 2, 'tsc\'s failure is the exit status (npm start stops there)')
-  t.match(failed.stderr, /error TS2322/, 'tsc\'s messages are shown')
+  t.match(failed.stderr, /error TS2322/, 'tsc\'s messages are shown, on stderr')
   t.notOk(existsSync(path.join(root, 'dist', '.build-stamp')), 'no stamp')
   run(root, ['--if-stale'])
   t.equal(tscCalls(root), 2, 'the next start compiles again')
