@@ -10,6 +10,9 @@ import t, { type Test } from 'tap'
 import { checkDriver, driverProblem, requiredDriverVersion } from '../../src/driver.js'
 import { ensureBuilt, ROOT } from '../support/process.js'
 
+// The last test may build dist/ first and starts a real process: seconds alone, minutes on a loaded machine.
+t.setTimeout(300_000)
+
 // A node_modules/postgres holding the given version's package.json and an entry file.
 function fakeDriver(root: string, version: string): string {
   const dir = path.join(root, 'node_modules', 'postgres')
