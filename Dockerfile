@@ -6,8 +6,8 @@
 FROM node:20-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
-# npm ci's postinstall patches postgres.js (restart and killed-backend faults): the script must be there first.
-COPY scripts/patch-postgres.mjs ./scripts/
+# npm ci's postinstall builds when it can (here src/ is not there yet, so it does nothing): the script must be there first.
+COPY scripts/build.mjs ./scripts/
 # The optional dependencies are the embedded Postgres binaries: not needed to compile.
 RUN npm ci --omit=optional --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -20,7 +20,7 @@ ENV NODE_ENV=production \
     PORT=8080
 WORKDIR /app
 COPY package.json package-lock.json ./
-COPY scripts/patch-postgres.mjs ./scripts/
+COPY scripts/build.mjs ./scripts/
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Read at run time: the migrations, and the contract served at GET /openapi.yaml.

@@ -5,6 +5,7 @@ import pino from 'pino'
 import { createAdminService } from './admin/service.js'
 import { loadConfig } from './config.js'
 import { openDatabase } from './database.js'
+import { checkDriverOrExit } from './driver.js'
 import { prune } from './jobs/prune.js'
 import { createMetrics } from './metrics.js'
 import { createSessionService } from './sessions/service.js'
@@ -61,6 +62,7 @@ async function main(argv: string[]): Promise<number> {
   if (!['stats', 'prune', 'list', 'revoke'].includes(command)) throw new UsageError(`unknown command "${command}"`)
 
   const config = loadConfig({ ...process.env, MIGRATE: 'false' })
+  checkDriverOrExit()
   const log = pino({ level: process.env.LOG_LEVEL ?? 'warn' }, pino.destination(2))
   // With the embedded database, a running service's server is used as it is.
   const database = await openDatabase(config, log, { reuseRunningEmbedded: true })

@@ -4,7 +4,7 @@ import type { Config } from './config.js'
 import { isConflict } from './errors.js'
 
 export type Sql = postgres.Sql
-export type Db = postgres.Sql | postgres.TransactionSql
+export type Db = postgres.Sql | postgres.TransactionSql | postgres.ReservedSql
 
 export const APPLICATION_NAME = 'session-service'
 

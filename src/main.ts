@@ -1,17 +1,20 @@
 // Entry point: load config, open the database, migrate, build, listen; close gracefully on SIGTERM/SIGINT.
-import closeWithGrace from 'close-with-grace'
-import pino from 'pino'
+import type { LoggerOptions } from 'pino'
 import { loadConfigOrExit } from './config.js'
-import { openDatabase } from './database.js'
-import { loggerOptions } from './logger.js'
-import { migrate } from './migrate.js'
-import { buildServer } from './server.js'
+import { checkDriverOrExit } from './driver.js'
 
 const GRACE_MS = 10_000
 
+// Read before the rest of the service is loaded (Fastify, pino, the driver: most of the start-up time), so that a bad
+// configuration is reported at once.
 const config = loadConfigOrExit(process.env)
+checkDriverOrExit()
 
-const logger = pino(loggerOptions(config) as pino.LoggerOptions)
+const [{ default: closeWithGrace }, { default: pino }, { openDatabase }, { loggerOptions }, { migrate }, { buildServer }] = await Promise.all([
+  import('close-with-grace'), import('pino'), import('./database.js'), import('./logger.js'), import('./migrate.js'), import('./server.js'),
+])
+
+const logger = pino(loggerOptions(config) as LoggerOptions)
 const database = await openDatabase(config, logger).catch((err: Error) => {
   logger.fatal({ err: { message: err.message } }, 'could not open the database')
   process.exit(1)

@@ -2,11 +2,13 @@
 import pino from 'pino'
 import { loadConfigOrExit } from './config.js'
 import { openDatabase } from './database.js'
+import { checkDriverOrExit } from './driver.js'
 import { loggerOptions } from './logger.js'
 import { migrate } from './migrate.js'
 
 let exitCode = 0
 const config = loadConfigOrExit(process.env)
+checkDriverOrExit()
 const logger = pino(loggerOptions(config) as pino.LoggerOptions)
 const database = await openDatabase(config, logger)
 try {

@@ -1,9 +1,9 @@
 // Runs the built service (dist/main.js) as a real child process on a free loopback port, for startup and clock tests.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
-import { mkdirSync, readFileSync, rmdirSync, statSync, readdirSync } from 'node:fs'
+import { mkdirSync, readFileSync, rmdirSync, statSync } from 'node:fs'
 import net from 'node:net'
 import path from 'node:path'
-import { fileURLToPath } from 'node:url'
+import { fileURLToPath, pathToFileURL } from 'node:url'
 
 type Tap = { teardown(fn: () => unknown): void; comment(...args: unknown[]): void }
 
@@ -13,15 +13,6 @@ export const MAIN = path.join(ROOT, 'dist', 'main.js')
 export const NODE_FLAGS = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
   .scripts.start.split(' ').filter((arg) => arg.startsWith('--'))
 const BUILD_LOCK = path.join(ROOT, '.tap', 'build.lock')
-
-function newestMtime(dir: string): number {
-  let newest = 0
-  for (const entry of readdirSync(dir, { withFileTypes: true })) {
-    const full = path.join(dir, entry.name)
-    newest = Math.max(newest, entry.isDirectory() ? newestMtime(full) : statSync(full).mtimeMs)
-  }
-  return newest
-}
 
 function mtimeOf(file: string): number {
   try {
@@ -33,12 +24,14 @@ function mtimeOf(file: string): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-// Builds dist/ when it is missing or older than src/. Test files run in parallel, so a lock directory makes them take turns.
+// Builds dist/ when it is not the build of the current src/ (scripts/build.mjs's stamp, as npm start decides). Test files
+// run in parallel, so a lock directory makes them take turns.
 export async function ensureBuilt(t: Tap): Promise<void> {
+  const { staleReason } = await import(pathToFileURL(path.join(ROOT, 'scripts', 'build.mjs')).href) as { staleReason(root: string): string | undefined }
   const deadline = Date.now() + 90_000
   mkdirSync(path.dirname(BUILD_LOCK), { recursive: true })
   for (;;) {
-    if (mtimeOf(MAIN) >= newestMtime(path.join(ROOT, 'src'))) return
+    if (staleReason(ROOT) === undefined) return
     try {
       mkdirSync(BUILD_LOCK)
     } catch {
@@ -49,10 +42,9 @@ export async function ensureBuilt(t: Tap): Promise<void> {
       continue
     }
     try {
-      if (mtimeOf(MAIN) >= newestMtime(path.join(ROOT, 'src'))) return
-      t.comment('dist/ is missing or older than src/: running tsc -p tsconfig.build.json')
-      const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
-      const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
+      if (staleReason(ROOT) === undefined) return
+      t.comment(`${staleReason(ROOT)}: running npm run build (tsc -p tsconfig.build.json)`)
+      const result = spawnSync(process.execPath, [path.join(ROOT, 'scripts', 'build.mjs')], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })
       // tsc still emits on type errors (someone else may be mid-edit); only a missing entry point is fatal.
       if (result.status !== 0) t.comment(`tsc exited ${result.status}: ${(result.stdout + result.stderr).slice(0, 2000)}`)
       if (mtimeOf(MAIN) < 0) throw new Error('the build did not produce dist/main.js')
