@@ -2,9 +2,9 @@
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import Fastify from 'fastify'
-import { sessionMiddleware, sessionOf, type ExpressSessionOptions } from '../../src/middleware/express.js'
-import { sessionPlugin, type FastifySessionOptions } from '../../src/middleware/fastify.js'
-import type { SessionGuard } from '../../src/middleware/core.js'
+import { sessionMiddleware, sessionOf, type ExpressSessionOptions } from '../../packages/client/src/express.js'
+import { sessionPlugin, type FastifySessionOptions } from '../../packages/client/src/fastify.js'
+import type { SessionGuard } from '../../packages/client/src/core.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 

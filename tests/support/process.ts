@@ -13,6 +13,8 @@ export const MAIN = path.join(ROOT, 'dist', 'main.js')
 export const NODE_FLAGS = (JSON.parse(readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { scripts: { start: string } })
   .scripts.start.split(' ').filter((arg) => arg.startsWith('--'))
 const BUILD_LOCK = path.join(ROOT, '.tap', 'build.lock')
+// The kit (packages/client): the service imports its contract types and constants from its dist/.
+const KIT = path.join(ROOT, 'packages', 'client')
 
 function newestMtime(dir: string): number {
   let newest = 0
@@ -33,12 +35,14 @@ function mtimeOf(file: string): number {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
-// Builds dist/ when it is missing or older than src/. Test files run in parallel, so a lock directory makes them take turns.
+const fresh = () => mtimeOf(MAIN) >= Math.max(newestMtime(path.join(ROOT, 'src')), newestMtime(path.join(KIT, 'src')))
+
+// Builds dist/ when it is missing or older than src/ (or the kit's src/). Test files run in parallel, so a lock directory makes them take turns.
 export async function ensureBuilt(t: Tap): Promise<void> {
   const deadline = Date.now() + 90_000
   mkdirSync(path.dirname(BUILD_LOCK), { recursive: true })
   for (;;) {
-    if (mtimeOf(MAIN) >= newestMtime(path.join(ROOT, 'src'))) return
+    if (fresh()) return
     try {
       mkdirSync(BUILD_LOCK)
     } catch {
@@ -49,7 +53,10 @@ export async function ensureBuilt(t: Tap): Promise<void> {
       continue
     }
     try {
-      if (mtimeOf(MAIN) >= newestMtime(path.join(ROOT, 'src'))) return
+      if (fresh()) return
+      // The kit first (it skips itself when its dist/ is up to date): the service's build reads its .d.ts files.
+      const kit = spawnSync(process.execPath, [path.join(KIT, 'build.mjs')], { cwd: KIT, encoding: 'utf8', timeout: 120_000 })
+      if (kit.status !== 0) t.comment(`the kit's build exited ${kit.status}: ${(kit.stdout + kit.stderr).slice(0, 2000)}`)
       t.comment('dist/ is missing or older than src/: running tsc -p tsconfig.build.json')
       const tsc = path.join(ROOT, 'node_modules', 'typescript', 'bin', 'tsc')
       const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: ROOT, encoding: 'utf8', timeout: 120_000 })

@@ -1,8 +1,8 @@
 // Follows GET /v1/revocations in the background (long-poll): reports each revocation, restarts on 410, backs off on errors, stops on demand.
-import { backoffDelayMs } from '../client/backoff.js'
-import type { SessionServiceClient } from '../client/index.js'
-import { isSessionServiceError } from '../client/errors.js'
-import type { Revocation } from '../client/types.js'
+import { backoffDelayMs } from './backoff.js'
+import type { SessionServiceClient } from './index.js'
+import { isSessionServiceError } from './errors.js'
+import type { Revocation } from './types.js'
 
 export type FollowerState = 'starting' | 'following' | 'backing_off' | 'stopped'
 

@@ -1,8 +1,8 @@
 // What the Fastify plugin and the Express middleware share: cookie → validated session (cached, revocation-aware), and login, rotate, touch, logout.
 import { createHash } from 'node:crypto'
-import { SessionServiceClient, type ClientOptions } from '../client/index.js'
-import { SessionServiceError, isSessionServiceError } from '../client/errors.js'
-import type { CreateSessionInput, ErrorBody, IssuedSession, Revocation, Session } from '../client/types.js'
+import { SessionServiceClient, type ClientOptions } from './index.js'
+import { SessionServiceError, isSessionServiceError } from './errors.js'
+import type { CreateSessionInput, ErrorBody, IssuedSession, Revocation, Session } from './types.js'
 import { SessionCache } from './cache.js'
 import { followRevocations, type Follower, type FollowerState } from './revocation-follower.js'
 

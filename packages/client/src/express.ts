@@ -1,11 +1,11 @@
 // Express (or Connect, or plain node:http) middleware: req.session from the session cookie, 401 with the reason, and login/rotate/touch/logout.
 // It needs nothing of Express at run time: requests and responses are node:http's, which Express extends.
 import type { IncomingMessage, ServerResponse } from 'node:http'
-import type { CreateSessionInput, Session } from '../client/types.js'
+import type { CreateSessionInput, Session } from './types.js'
 import { SessionGuard, cleanText, expiryHeaders, type Authentication, type SessionGuardOptions } from './core.js'
 
 export { SessionGuard, type SessionGuardOptions } from './core.js'
-export { SessionServiceError, isSessionInvalid } from '../client/errors.js'
+export { SessionServiceError, isSessionInvalid } from './errors.js'
 
 export type ExpressSessionOptions = SessionGuardOptions
 

@@ -1,5 +1,5 @@
 // The app node's session cache: validated sessions by token digest, for a short TTL and never past the session's own deadlines.
-import type { Session } from '../client/types.js'
+import type { Session } from './types.js'
 
 interface Entry {
   session: Session

@@ -1,10 +1,10 @@
 // Fastify plugin: request.session from the session cookie (validated through the service, cached), 401 with the reason, and login/rotate/touch/logout.
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
-import type { CreateSessionInput, Session } from '../client/types.js'
+import type { CreateSessionInput, Session } from './types.js'
 import { SessionGuard, cleanText, expiryHeaders, type Authentication, type SessionGuardOptions } from './core.js'
 
 export { SessionGuard, type SessionGuardOptions } from './core.js'
-export { SessionServiceError, isSessionInvalid } from '../client/errors.js'
+export { SessionServiceError, isSessionInvalid } from './errors.js'
 
 declare module 'fastify' {
   interface FastifyRequest {
