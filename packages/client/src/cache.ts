@@ -47,6 +47,21 @@ export class SessionCache {
     while (this.entries.size > this.maxEntries) this.delete(this.entries.keys().next().value as string)
   }
 
+  // The entry's session without counting as a use (or undefined).
+  peek(key: string): Session | undefined {
+    return this.entries.get(key)?.session
+  }
+
+  // The ids of the user's cached sessions.
+  sessionIdsOf(userId: string): string[] {
+    const ids: string[] = []
+    for (const [sessionId, keys] of this.keysBySession) {
+      const first = keys.values().next().value
+      if (first !== undefined && this.entries.get(first)?.session.userId === userId) ids.push(sessionId)
+    }
+    return ids
+  }
+
   delete(key: string): void {
     const entry = this.entries.get(key)
     if (entry === undefined) return
