@@ -8,6 +8,9 @@ WORKDIR /app
 COPY package.json package-lock.json ./
 # npm ci's postinstall builds when it can (here src/ is not there yet, so it does nothing): the script must be there first.
 COPY scripts/build.mjs ./scripts/
+# The kit (a workspace the service imports its contract from): npm ci builds it.
+COPY packages/client/package.json packages/client/build.mjs packages/client/tsconfig.json packages/client/tsconfig.cjs.json ./packages/client/
+COPY packages/client/src ./packages/client/src
 # The optional dependencies are the embedded Postgres binaries: not needed to compile.
 RUN npm ci --omit=optional --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
@@ -21,6 +24,8 @@ ENV NODE_ENV=production \
 WORKDIR /app
 COPY package.json package-lock.json ./
 COPY scripts/build.mjs ./scripts/
+COPY --from=build /app/packages/client/package.json /app/packages/client/build.mjs ./packages/client/
+COPY --from=build /app/packages/client/dist ./packages/client/dist
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
 # Read at run time: the migrations, and the contract served at GET /openapi.yaml.

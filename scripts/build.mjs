@@ -1,5 +1,6 @@
-// Compiles src/ into dist/ with tsc and records what dist/ was built from in dist/.build-stamp: a hash of every file
-// under src/, the two tsconfig files and the TypeScript version. Usage:
+// Compiles src/ into dist/ with tsc, after the kit (packages/client, whose .d.ts files the service imports), and records
+// what dist/ was built from in dist/.build-stamp: a hash of every file under src/ and the kit's src/, the tsconfig files
+// and the TypeScript version. Usage:
 //   node scripts/build.mjs              build (npm run build)
 //   node scripts/build.mjs --if-stale   build only when dist/ is not the build of the current sources: npm start,
 //                                       migrate, sessions, example and bench start at once from a current build
@@ -16,8 +17,10 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 
 // The files dist/ depends on, relative to the root: every file under these directories, and these files.
-const INPUT_DIRS = ['src']
-const INPUT_FILES = ['tsconfig.json', 'tsconfig.build.json']
+const INPUT_DIRS = ['src', 'packages/client/src']
+const INPUT_FILES = ['tsconfig.json', 'tsconfig.build.json', 'packages/client/tsconfig.json', 'packages/client/tsconfig.cjs.json']
+// The kit's own build skips itself when its dist/ is newer than its sources.
+const KIT_BUILD = path.join('packages', 'client', 'build.mjs')
 
 function filesUnder(root, dir) {
   const found = []
@@ -63,6 +66,11 @@ export function staleReason(root = ROOT) {
 // leaves dist/ stale, so the next start builds again). Returns tsc's exit status.
 export function build(root = ROOT) {
   const hash = sourceHash(root)
+  const kit = spawnSync(process.execPath, [path.join(root, KIT_BUILD)], { cwd: path.dirname(path.join(root, KIT_BUILD)), stdio: ['ignore', 2, 2] })
+  if (kit.status !== 0) {
+    rmSync(stampPath(root), { force: true })
+    return kit.status ?? 1
+  }
   const tsc = path.join(root, 'node_modules', 'typescript', 'bin', 'tsc')
   const result = spawnSync(process.execPath, [tsc, '-p', 'tsconfig.build.json'], { cwd: root, stdio: ['ignore', 2, 2] })
   const status = result.status ?? 1

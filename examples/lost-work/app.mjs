@@ -2,7 +2,7 @@
 // Run several against one session service (start.mjs does) and the same browser session works on each of them.
 import { pathToFileURL } from 'node:url'
 import Fastify from 'fastify'
-import { sessionPlugin } from 'session-service/fastify'
+import { sessionPlugin } from '@session-service/client/fastify'
 import { formPage, loginPage } from './pages.mjs'
 
 const seconds = (value, fallback) => {

@@ -41,7 +41,7 @@ export function loginPage({ instance, next, reason, userId, error }) {
   const why = REASONS[reason]
   return layout('Sign in — lost-work example', `
 <header><h1>Sign in</h1><span class="muted">instance ${escape(instance)}</span></header>
-${why === undefined ? '' : `<p class="notice info" id="login-reason">You were signed out because ${escape(why)}. Sign in again — your draft is kept in this browser.</p>`}
+${why === undefined ? '' : `<p class="notice info" id="login-reason">You were signed out because ${escape(why)}.${reason === 'logout' ? ' Your draft was removed from this browser.' : ' Sign in again — your draft is kept in this browser.'}</p>`}
 ${error === undefined ? '' : `<p class="notice error">${escape(error)}</p>`}
 ${userId === undefined ? '' : `<p class="notice info">You are signed in as <b>${escape(userId)}</b>. <a href="${escape(next)}">Continue</a></p>`}
 <form method="post" action="/login">
@@ -64,7 +64,7 @@ export function formPage({ instance, userId, warnBefore, touchEvery, peers }) {
   return layout('Expense report — lost-work example', `
 <header>
   <h1>Expense report</h1>
-  <form method="post" action="/logout"><button type="submit" id="sign-out">Sign out</button></form>
+  <form method="post" action="/logout" id="sign-out-form"><button type="submit" id="sign-out">Sign out</button></form>
 </header>
 <p class="muted" id="status">Signed in as <b>${escape(userId)}</b> on instance <b id="instance">${escape(instance)}</b>${peerLinks === '' ? '' : ` (the same session works on ${peerLinks})`}.
   Idle deadline: <time id="idle-expires">…</time>.</p>
@@ -87,6 +87,8 @@ export function formPage({ instance, userId, warnBefore, touchEvery, peers }) {
   <button type="submit" id="save">Save</button>
   <span class="muted" id="draft-state"></span>
 </form>
+<p class="muted" id="draft-note">Your unsaved draft is kept in this browser until you save it or sign out, so that an
+  expired session never loses it. On a shared computer, sign out when you leave: that removes the draft.</p>
 
 <script type="application/json" id="config">${config}</script>
 <script>
@@ -181,6 +183,9 @@ export function formPage({ instance, userId, warnBefore, touchEvery, peers }) {
     const next = location.pathname + location.search
     $('relogin').href = '/login?next=' + encodeURIComponent(next) + '&reason=' + encodeURIComponent(error.revokeReason ?? error.reason ?? '')
     $('signed-out').hidden = false
+    // The session is over: no "Signed in as …" and no Sign out button any more.
+    $('status').hidden = true
+    $('sign-out-form').hidden = true
     $('save').disabled = true
     document.body.dataset.signedOut = error.reason ?? 'unknown'
   }
@@ -222,7 +227,15 @@ export function formPage({ instance, userId, warnBefore, touchEvery, peers }) {
   $('title').addEventListener('input', onInput)
   $('body').addEventListener('input', onInput)
   $('stay').addEventListener('click', () => void touch())
-  window.addEventListener('pagehide', saveDraft)
+  // pagehide keeps the draft, except after signing out on purpose (the form below cleared it).
+  let leaving = false
+  window.addEventListener('pagehide', () => { if (!leaving) saveDraft() })
+  // Signing out on purpose takes the draft out of this browser (a shared computer must not keep it).
+  $('sign-out-form').addEventListener('submit', () => {
+    leaving = true
+    clearTimeout(saveTimer)
+    localStorage.removeItem(draftKey)
+  })
   $('doc').addEventListener('submit', async (event) => {
     event.preventDefault()
     saveDraft()

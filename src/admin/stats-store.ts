@@ -1,5 +1,5 @@
 // SQL for operator statistics: aggregates over the sessions table, and creations per day from the audit log's time index.
-import type { AgeBucket as Bucket, Stats } from '../client/types.js'
+import type { AgeBucket as Bucket, Stats } from '@session-service/client'
 import type { Db, Sql } from '../db.js'
 
 // Bucket bounds in seconds: each bucket counts ages from the previous bound (or 0) up to, not including, its own.

@@ -1,8 +1,8 @@
 // SQL for the audit trail: events are inserted inside the lifecycle transaction they record.
-import { REVOCATION_TYPES, type AuditEvent, type EventType } from '../client/types.js'
+import { REVOCATION_TYPES, type AuditEvent, type EventType } from '@session-service/client'
 import type { Db } from '../db.js'
 
-export type { EventType } from '../client/types.js'
+export type { EventType } from '@session-service/client'
 
 export interface NewEvent {
   type: EventType
@@ -88,7 +88,7 @@ export async function deleteEventsBefore(db: Db, retention: number, afterId: str
   return deleted
 }
 
-export { REVOCATION_TYPES } from '../client/types.js'
+export { REVOCATION_TYPES } from '@session-service/client'
 
 export interface RevocationRow {
   id: string

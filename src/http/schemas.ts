@@ -1,6 +1,6 @@
 // Shared JSON schemas (with $id) and the building blocks of request schemas; response schemas list every field that may leave.
 import type { FastifyInstance } from 'fastify'
-import { EVENT_TYPES, SESSION_STATES } from '../client/types.js'
+import { EVENT_TYPES, SESSION_STATES } from '@session-service/client'
 
 // contract: no control characters; lone surrogates would be silently replaced on their way to Postgres, so they are refused too.
 export const TEXT_PATTERN = '^[^\\u0000-\\u001F\\u007F\\uD800-\\uDFFF]*$'
@@ -10,7 +10,7 @@ export const text = (maxLength = 256) => ({ type: 'string', minLength: 1, maxLen
 // Tokens are only typed here: a malformed token is a 401 not_found, decided by the service without a query.
 export const tokenField = { type: 'string' } as const
 
-export { EVENT_TYPES, SESSION_STATES } from '../client/types.js'
+export { EVENT_TYPES, SESSION_STATES } from '@session-service/client'
 
 const dateTime = { type: 'string', format: 'date-time' } as const
 const nullableText = { type: ['string', 'null'] } as const

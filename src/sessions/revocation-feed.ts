@@ -1,7 +1,7 @@
 // The revocation feed for caches outside the service: revocations after a cursor, waiting for the next change (long-poll).
 import { EventEmitter, once } from 'node:events'
 import * as audit from '../audit/store.js'
-import type { Revocation } from '../client/types.js'
+import type { Revocation } from '@session-service/client'
 import type { Sql } from '../db.js'
 import { cursorExpired } from '../errors.js'
 

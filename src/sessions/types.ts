@@ -1,8 +1,8 @@
 // Session shapes: the row as stored, the public object, and the states a session can be in.
-import type { Session, SessionData, SessionState } from '../client/types.js'
+import type { Session, SessionData, SessionState } from '@session-service/client'
 
-// The public shapes are the contract's wire types, defined once in src/client/types.ts.
-export type { Session, SessionData, SessionState, SessionStatus } from '../client/types.js'
+// The public shapes are the contract's wire types, defined once in packages/client/src/types.ts.
+export type { Session, SessionData, SessionState, SessionStatus } from '@session-service/client'
 
 // The columns every session query returns (never the token hash).
 export interface SessionRow {

@@ -22,6 +22,12 @@ mkdirSync('dist', { recursive: true })
 writeFileSync('dist/main.js', '// built\\n')
 `
 
+// A stand-in for packages/client/build.mjs (the kit, built first): appends a line to the same log, so the order shows.
+const FAKE_KIT_BUILD = `
+import { appendFileSync } from 'node:fs'
+appendFileSync('../../tsc-calls.log', 'kit\\n')
+`
+
 function layout(t: Test): string {
   const root = mkdtempSync(path.join(os.tmpdir(), 'build-stamp-'))
   t.teardown(() => rmSync(root, { recursive: true, force: true }))
@@ -36,6 +42,11 @@ function layout(t: Test): string {
   writeFileSync(path.join(root, 'node_modules', 'typescript', 'package.json'), '{ "version": "5.9.3" }\n')
   writeFileSync(path.join(root, 'node_modules', 'typescript', 'bin', 'tsc'), FAKE_TSC)
   writeFileSync(path.join(root, 'package.json'), '{ "type": "module" }\n')
+  mkdirSync(path.join(root, 'packages', 'client', 'src'), { recursive: true })
+  writeFileSync(path.join(root, 'packages', 'client', 'src', 'index.ts'), 'export const k = 1\n')
+  writeFileSync(path.join(root, 'packages', 'client', 'tsconfig.json'), '{}\n')
+  writeFileSync(path.join(root, 'packages', 'client', 'tsconfig.cjs.json'), '{}\n')
+  writeFileSync(path.join(root, 'packages', 'client', 'build.mjs'), FAKE_KIT_BUILD)
   return root
 }
 
@@ -63,9 +74,10 @@ function run(root: string, args: string[], env: Record<string, string> = {}) {
 // About 15 node processes in all (the stand-in tsc, the command line): seconds alone, minutes on a loaded machine.
 t.setTimeout(300_000)
 
-const tscCalls = (root: string) => existsSync(path.join(root, 'tsc-calls.log'))
-  ? readFileSync(path.join(root, 'tsc-calls.log'), 'utf8').split('\n').filter((line) => line !== '').length
-  : 0
+const calls = (root: string) => existsSync(path.join(root, 'tsc-calls.log'))
+  ? readFileSync(path.join(root, 'tsc-calls.log'), 'utf8').split('\n').filter((line) => line !== '')
+  : []
+const tscCalls = (root: string) => calls(root).filter((line) => line !== 'kit').length
 
 t.test('a missing build is made; a current one is left alone and nothing is printed', async (t) => {
   const root = layout(t)
@@ -75,6 +87,7 @@ t.test('a missing build is made; a current one is left alone and nothing is prin
   t.match(first.stderr, /dist\/main\.js is missing/, 'and says why, on stderr')
   t.equal(first.stdout, '', 'nothing on stdout (npm run sessions keeps its output clean)')
   t.ok(existsSync(path.join(root, 'dist', '.build-stamp')), 'the build writes its stamp')
+  t.same(calls(root), ['kit', '-p tsconfig.build.json'], 'the kit is built first: the service reads its .d.ts files')
 
   const again = runCli(root, ['--if-stale'])
   t.equal(again.status, 0)
@@ -89,6 +102,7 @@ t.test('an edited, added or removed source file, or a changed tsconfig, makes th
     ['an edited file', () => writeFileSync(path.join(root, 'src', 'http', 'routes.ts'), 'export const b = 3\n')],
     ['an added file', () => writeFileSync(path.join(root, 'src', 'http', 'more.ts'), 'export const c = 4\n')],
     ['a removed file', () => rmSync(path.join(root, 'src', 'http', 'more.ts'))],
+    ['an edited file of the kit', () => writeFileSync(path.join(root, 'packages', 'client', 'src', 'index.ts'), 'export const k = 2\n')],
     ['a changed tsconfig.build.json', () => writeFileSync(path.join(root, 'tsconfig.build.json'), '{ "extends": "./tsconfig.json", "x": 1 }\n')],
     ['another TypeScript version', () => writeFileSync(path.join(root, 'node_modules', 'typescript', 'package.json'), '{ "version": "5.9.4" }\n')],
     ['a deleted dist/main.js', () => rmSync(path.join(root, 'dist', 'main.js'))],

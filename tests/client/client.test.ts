@@ -1,6 +1,6 @@
 // The typed client against the real service on loopback: every route, typed errors with reasons, safe retries only, timeouts, keep-alive.
 import t from 'tap'
-import { createClient, isSessionInvalid, SessionServiceError, type RetryInfo } from '../../src/client/index.js'
+import { createClient, isSessionInvalid, SessionServiceError, type RetryInfo } from '../../packages/client/src/index.js'
 import { freePort } from '../support/process.js'
 import { ADMIN_KEY, APP_KEY } from '../helpers/app.js'
 import { ageSession } from '../helpers/db.js'

@@ -5,7 +5,7 @@ import { readFile } from 'node:fs/promises'
 import path from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
-import * as C from '../../src/client/index.js'
+import * as C from '../../packages/client/src/index.js'
 import * as S from '../../src/http/schemas.js'
 import { ROOT } from '../support/process.js'
 

@@ -106,6 +106,8 @@ if (!existsSync(CHROMIUM)) {
       await Promise.all([page.waitForURL(/\/form\?/), page.click('#sign-in')])
       t.equal(await page.textContent('#instance'), 'A')
       await page.waitForSelector('body[data-idle-expires-at]')
+      t.match(await page.textContent('#draft-note'), /kept in this browser/, 'the page says where the draft is kept (shared computers)')
+      t.ok(await page.isVisible('#sign-out'), 'a Sign out button while signed in')
       await shot('01-signed-in-on-A')
 
       // 2. The same session on instance B; typing is activity, and keeps the session alive.
@@ -141,6 +143,8 @@ if (!existsSync(CHROMIUM)) {
       t.match(await page.textContent('#signed-out-text'), /inactive for too long/)
       const kept = JSON.parse((await page.evaluate(() => localStorage.getItem('lost-work:draft:alice'))) ?? '{}') as { title?: string; body?: string }
       t.same({ title: kept.title, body: kept.body }, { title, body }, 'the draft was saved in localStorage before the expiry')
+      t.notOk(await page.isVisible('#status'), 'no "Signed in as …" once the session has ended')
+      t.notOk(await page.isVisible('#sign-out'), 'no Sign out button once the session has ended')
       await shot('04-signed-out-idle')
 
       // 5. Sign in again (on B): the draft comes back.
@@ -159,6 +163,13 @@ if (!existsSync(CHROMIUM)) {
       await page.waitForFunction(() => /Saved on instance B/.test(document.getElementById('draft-state')?.textContent ?? ''), undefined, { timeout: 10_000 })
       t.equal(await page.evaluate(() => localStorage.getItem('lost-work:draft:alice')), null)
       await shot('06-saved')
+
+      // 7. A new draft, then Sign out on purpose: the draft leaves this browser with the session.
+      await page.locator('#title').pressSequentially('Second trip', { delay: 25 })
+      await page.waitForFunction(() => localStorage.getItem('lost-work:draft:alice') !== null, undefined, { timeout: 10_000 })
+      await Promise.all([page.waitForURL(/\/login\?/), page.click('#sign-out')])
+      t.equal(await page.evaluate(() => localStorage.getItem('lost-work:draft:alice')), null, 'signing out on purpose clears the draft')
+      await shot('07-signed-out-on-purpose')
       t.comment(`screenshots: ${path.relative(ROOT, ARTIFACTS)}/`)
     } catch (err) {
       await shot('failure').catch(() => undefined)

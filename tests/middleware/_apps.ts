@@ -2,9 +2,9 @@
 import type { AddressInfo } from 'node:net'
 import express from 'express'
 import Fastify from 'fastify'
-import { sessionMiddleware, sessionOf, type ExpressSessionOptions } from '../../src/middleware/express.js'
-import { sessionPlugin, type FastifySessionOptions } from '../../src/middleware/fastify.js'
-import type { SessionGuard } from '../../src/middleware/core.js'
+import { denialOf, sessionMiddleware, sessionOf, type ExpressSessionOptions } from '../../packages/client/src/express.js'
+import { sessionOf as fastifySessionOf, sessionPlugin, type FastifySessionOptions } from '../../packages/client/src/fastify.js'
+import type { SessionGuard } from '../../packages/client/src/core.js'
 
 type Tap = { teardown(fn: () => unknown): void }
 
@@ -22,8 +22,11 @@ export async function fastifyBackend(t: Tap, options: FastifySessionOptions): Pr
     const session = await app.sessions.login(reply, { userId: req.body.userId, data: req.body.data })
     return { session }
   })
-  app.get('/me', { preHandler: app.requireSession }, async (req) => ({ id: req.session!.id, userId: req.session!.userId }))
-  app.get('/maybe', { preHandler: app.loadSession }, async (req) => ({ userId: req.session?.userId ?? null }))
+  app.get('/me', { preHandler: app.requireSession }, async (req) => {
+    const session = app.sessions.current(req)
+    return { id: session.id, userId: session.userId }
+  })
+  app.get('/maybe', { preHandler: app.loadSession }, async (req) => ({ userId: fastifySessionOf(req)?.userId ?? null }))
   app.post('/touch', { preHandler: app.requireSession }, async (req, reply) => {
     try {
       return { session: await app.sessions.touch(req, reply) }
@@ -32,6 +35,27 @@ export async function fastifyBackend(t: Tap, options: FastifySessionOptions): Pr
     }
   })
   app.post('/rotate', { preHandler: app.requireSession }, async (req, reply) => ({ session: await app.sessions.rotate(req, reply) }))
+  // The helpers without the guard in front: a request without a cookie reaches them.
+  app.post('/touch-any', async (req, reply) => {
+    try {
+      return { session: await app.sessions.touch(req, reply) }
+    } catch (err) {
+      return app.sessions.fail(reply, err)
+    }
+  })
+  app.post('/rotate-any', async (req, reply) => {
+    try {
+      return { session: await app.sessions.rotate(req, reply) }
+    } catch (err) {
+      return app.sessions.fail(reply, err)
+    }
+  })
+  // A password change: the helper, or the guard's own client directly.
+  app.post('/password', { preHandler: app.requireSession }, async (req) => ({ revoked: await app.sessions.revokeOtherSessions(req) }))
+  app.post('/password-client', { preHandler: app.requireSession }, async (req) => {
+    const session = app.sessions.current(req)
+    return { revoked: await app.sessions.guard.client.revokeUserSessions(session.userId, { except: session.id, reason: 'password_change' }) }
+  })
   app.post('/logout', async (req, reply) => {
     await app.sessions.logout(req, reply)
     return reply.code(204).send()
@@ -49,7 +73,17 @@ export async function fastifyBackend(t: Tap, options: FastifySessionOptions): Pr
 }
 
 export async function expressBackend(t: Tap, options: ExpressSessionOptions): Promise<Backend> {
-  const sessions = sessionMiddleware(options)
+  const sessions = sessionMiddleware({
+    // Pages under /page are HTML: send the browser to the login page with the reason.
+    onDenied: (req, res, denial) => {
+      if (!(req.url ?? '').startsWith('/page')) return false
+      res.statusCode = 302
+      res.setHeader('location', `/login?reason=${denial.reason}`)
+      res.end()
+      return true
+    },
+    ...options,
+  })
   const app = express()
   app.use(express.json())
   app.post('/login', async (req, res) => {
@@ -57,7 +91,7 @@ export async function expressBackend(t: Tap, options: ExpressSessionOptions): Pr
     res.json({ session })
   })
   app.get('/me', sessions.required, (req, res) => {
-    const session = sessionOf(req)!
+    const session = sessions.current(req)
     res.json({ id: session.id, userId: session.userId })
   })
   app.get('/maybe', sessions.optional, (req, res) => {
@@ -72,6 +106,35 @@ export async function expressBackend(t: Tap, options: ExpressSessionOptions): Pr
   })
   app.post('/rotate', sessions.required, async (req, res) => {
     res.json({ session: await sessions.rotate(req, res) })
+  })
+  app.post('/touch-any', async (req, res) => {
+    try {
+      res.json({ session: await sessions.touch(req, res) })
+    } catch (err) {
+      sessions.fail(res, err)
+    }
+  })
+  app.post('/rotate-any', async (req, res) => {
+    try {
+      res.json({ session: await sessions.rotate(req, res) })
+    } catch (err) {
+      sessions.fail(res, err)
+    }
+  })
+  app.post('/password', sessions.required, async (req, res) => {
+    res.json({ revoked: await sessions.revokeOtherSessions(req) })
+  })
+  app.post('/password-client', sessions.required, async (req, res) => {
+    const session = sessions.current(req)
+    res.json({ revoked: await sessions.guard.client.revokeUserSessions(session.userId, { except: session.id, reason: 'password_change' }) })
+  })
+  // The reason a cookie was refused, on the optional path.
+  app.get('/maybe-why', sessions.optional, (req, res) => {
+    res.json({ userId: sessionOf(req)?.userId ?? null, reason: denialOf(req)?.reason ?? null })
+  })
+  // An HTML page: a denial is a redirect to the login page (the onDenied option), not JSON.
+  app.get('/page', sessions.required, (req, res) => {
+    res.type('html').send(`<p>hello ${sessions.current(req).userId}</p>`)
   })
   app.post('/logout', async (req, res) => {
     await sessions.logout(req, res)

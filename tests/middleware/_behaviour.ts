@@ -1,8 +1,8 @@
 // One suite for both middlewares (they share src/middleware/core.ts): run against the real service on loopback.
 import { performance } from 'node:perf_hooks'
 import type { Test } from 'tap'
-import { createClient } from '../../src/client/index.js'
-import type { SessionGuardOptions } from '../../src/middleware/core.js'
+import { createClient } from '../../packages/client/src/index.js'
+import type { SessionGuardOptions } from '../../packages/client/src/core.js'
 import { APP_KEY } from '../helpers/app.js'
 import { ageSession } from '../helpers/db.js'
 import { freePort } from '../support/process.js'

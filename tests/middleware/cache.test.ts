@@ -1,8 +1,8 @@
 // The app node's cache on its own: TTL bounded by the session's deadlines, a size bound, eviction by session, and the cookie reader.
 import t from 'tap'
-import type { Session } from '../../src/client/types.js'
-import { SessionCache } from '../../src/middleware/cache.js'
-import { cleanText, readCookie } from '../../src/middleware/core.js'
+import type { Session } from '../../packages/client/src/types.js'
+import { SessionCache } from '../../packages/client/src/cache.js'
+import { cleanText, readCookie } from '../../packages/client/src/core.js'
 
 const NOW = Date.parse('2026-11-23T08:00:00.000Z')
 const iso = (ms: number) => new Date(ms).toISOString()

@@ -2,8 +2,8 @@
 // and a validation that left the service before a revocation is not cached after it.
 import { performance } from 'node:perf_hooks'
 import t from 'tap'
-import { createClient } from '../../src/client/index.js'
-import type { GuardLogger } from '../../src/middleware/core.js'
+import { createClient } from '../../packages/client/src/index.js'
+import type { GuardLogger } from '../../packages/client/src/core.js'
 import { APP_KEY } from '../helpers/app.js'
 import { firstN, listeningService, startProxy, unavailableBody, waitFor } from '../client/_support.js'
 import { fastifyBackend, login, request } from './_apps.js'

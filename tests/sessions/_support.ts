@@ -10,7 +10,7 @@ import { buildServer } from '../../src/server.js'
 import { BASE_ENV, call, type TestApp } from '../helpers/app.js'
 import { POOL } from '../helpers/db.js'
 import type { EventRow } from '../../src/audit/store.js'
-import type { Session } from '../../src/client/types.js'
+import type { Session } from '@session-service/client'
 
 type Assert = Pick<Test, 'equal' | 'match' | 'ok'>
 
@@ -31,7 +31,7 @@ export async function reconfigure(t: Pick<Test, 'teardown'>, base: TestApp, env:
   return { app, sql: base.sql, config, url: base.url }
 }
 
-// The wire shape is the contract's, defined once in src/client/types.ts.
+// The wire shape is the contract's, defined once in packages/client/src/types.ts.
 export type SessionJson = Session
 
 export interface Issued {

@@ -154,24 +154,24 @@ export interface ErrorBody {
   error: ErrorDetail
 }
 
-// Request bodies and query strings.
+// Request bodies and query strings (an optional member may also be given as undefined: it is then left out).
 
 export interface CreateSessionInput {
   userId: string
-  data?: SessionData
-  policy?: string
-  ip?: string
-  userAgent?: string
+  data?: SessionData | undefined
+  policy?: string | undefined
+  ip?: string | undefined
+  userAgent?: string | undefined
 }
 
 export interface ValidateInput {
   token: string
-  touch?: boolean
+  touch?: boolean | undefined
 }
 
 export interface RevokeInput {
   token: string
-  reason?: string
+  reason?: string | undefined
 }
 
 export interface PatchInput {
@@ -179,38 +179,38 @@ export interface PatchInput {
 }
 
 export interface RevokeAllQuery {
-  except?: string
-  reason?: string
+  except?: string | undefined
+  reason?: string | undefined
 }
 
 export interface RevocationsQuery {
-  since?: string
-  wait?: number
+  since?: string | undefined
+  wait?: number | undefined
 }
 
 export interface AdminSessionsQuery {
-  userId?: string
-  policy?: string
-  state?: SessionState
-  idleFor?: number
-  limit?: number
-  cursor?: string
+  userId?: string | undefined
+  policy?: string | undefined
+  state?: SessionState | undefined
+  idleFor?: number | undefined
+  limit?: number | undefined
+  cursor?: string | undefined
 }
 
 export interface AdminEventsQuery {
-  userId?: string
-  sessionId?: string
-  type?: EventType
-  since?: string
-  limit?: number
-  cursor?: string
+  userId?: string | undefined
+  sessionId?: string | undefined
+  type?: EventType | undefined
+  since?: string | undefined
+  limit?: number | undefined
+  cursor?: string | undefined
 }
 
 export interface MassRevokeQuery {
-  policy?: string
-  userId?: string
-  createdBefore?: string
-  reason?: string
-  all?: boolean
-  cursor?: string
+  policy?: string | undefined
+  userId?: string | undefined
+  createdBefore?: string | undefined
+  reason?: string | undefined
+  all?: boolean | undefined
+  cursor?: string | undefined
 }

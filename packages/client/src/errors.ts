@@ -11,14 +11,14 @@ export interface SessionServiceErrorInit {
   status: number
   code: ErrorCode
   message: string
-  details?: unknown[]
-  reason?: InvalidReason
-  revokeReason?: string
-  currentVersion?: number
-  retryAfter?: number
+  details?: unknown[] | undefined
+  reason?: InvalidReason | undefined
+  revokeReason?: string | undefined
+  currentVersion?: number | undefined
+  retryAfter?: number | undefined
   operation: string
   attempts: number
-  cause?: unknown
+  cause?: unknown | undefined
 }
 
 export class SessionServiceError extends Error {

@@ -1,8 +1,8 @@
 // What the Fastify plugin and the Express middleware share: cookie → validated session (cached, revocation-aware), and login, rotate, touch, logout.
 import { createHash } from 'node:crypto'
-import { SessionServiceClient, type ClientOptions } from '../client/index.js'
-import { SessionServiceError, isSessionServiceError } from '../client/errors.js'
-import type { CreateSessionInput, ErrorBody, IssuedSession, Revocation, Session } from '../client/types.js'
+import { SessionServiceClient, type ClientOptions, type LocalRevocation } from './index.js'
+import { SessionServiceError, isSessionServiceError } from './errors.js'
+import type { CreateSessionInput, ErrorBody, InvalidReason, IssuedSession, Revocation, Session } from './types.js'
 import { SessionCache } from './cache.js'
 import { followRevocations, type Follower, type FollowerState } from './revocation-follower.js'
 
@@ -19,30 +19,49 @@ export interface GuardLogger {
 
 const silent: GuardLogger = { debug() {}, info() {}, warn() {}, error() {} }
 
-export interface SessionGuardOptions {
-  // A ready client, or baseUrl (+ apiKey, clientOptions) to make one.
-  client?: SessionServiceClient
-  baseUrl?: string
-  apiKey?: string
-  clientOptions?: Omit<ClientOptions, 'baseUrl' | 'apiKey'>
-  // The service's COOKIE_NAME; default "sid".
-  cookieName?: string
-  // How long a validated session is served from memory (never past its own deadlines); default 5000, 0 = no cache.
-  cacheTtlMs?: number
-  // Bound on cached sessions (least recently used go first); default 10,000.
-  cacheMaxEntries?: number
-  // Follow GET /v1/revocations so a revoked session leaves the cache within about a second; default true (with a cache).
-  followRevocations?: boolean
-  // The long-poll's wait (0–30 s); default 25.
-  revocationWaitSeconds?: number
-  // Validate with touch (slides the idle window, coalesced by the service); default true.
-  touch?: boolean
-  logger?: GuardLogger
+// Warnings and errors to the console, so that a misconfiguration is never silent (the Express middleware's default).
+export const consoleLogger: GuardLogger = {
+  debug() {},
+  info() {},
+  warn: (obj, msg) => console.warn(`session-service: ${msg}`, obj),
+  error: (obj, msg) => console.error(`session-service: ${msg}`, obj),
 }
 
-export type Authentication =
-  | { ok: true; session: Session; token: string; fromCache: boolean }
-  | { ok: false; status: number; body: ErrorBody; headers: Record<string, string> }
+export interface SessionGuardOptions {
+  // A ready client, or baseUrl (+ apiKey, clientOptions) to make one.
+  client?: SessionServiceClient | undefined
+  baseUrl?: string | undefined
+  apiKey?: string | undefined
+  clientOptions?: Omit<ClientOptions, 'baseUrl' | 'apiKey'> | undefined
+  // The service's COOKIE_NAME; default "sid".
+  cookieName?: string | undefined
+  // How long a validated session is served from memory (never past its own deadlines); default 5000, 0 = no cache.
+  cacheTtlMs?: number | undefined
+  // Bound on cached sessions (least recently used go first); default 10,000.
+  cacheMaxEntries?: number | undefined
+  // Follow GET /v1/revocations so a revoked session leaves the cache within about a second; default true (with a cache).
+  followRevocations?: boolean | undefined
+  // The long-poll's wait (0–30 s); default 25.
+  revocationWaitSeconds?: number | undefined
+  // Validate with touch (slides the idle window, coalesced by the service); default true.
+  touch?: boolean | undefined
+  logger?: GuardLogger | undefined
+}
+
+// Why a request has no session, and the answer the middleware sends for it: 401 session_invalid with the reason, 503
+// unavailable (the service cannot be reached), 500 service_misconfigured (the service refused the app's API key) or 500
+// internal_error.
+export interface Denial {
+  ok: false
+  status: number
+  code: string
+  // session_invalid only: not_found (also: no cookie), expired, idle_timeout or revoked.
+  reason: InvalidReason | undefined
+  body: ErrorBody
+  headers: Record<string, string>
+}
+
+export type Authentication = { ok: true; session: Session; token: string; fromCache: boolean } | Denial
 
 export interface GuardStats {
   hits: number
@@ -94,7 +113,17 @@ export function cleanText(value: string | undefined, max: number): string | unde
 
 const digest = (token: string) => createHash('sha256').update(token).digest('base64url')
 
-const noCookie: ErrorBody = { error: { code: 'session_invalid', message: 'no session cookie', details: [], reason: 'not_found' } }
+function denialOf(status: number, body: ErrorBody, headers: Record<string, string>): Denial {
+  return { ok: false, status, code: body.error.code, reason: body.error.reason, body, headers }
+}
+
+const NO_STORE = { 'cache-control': 'no-store' }
+
+// The error a helper (touch, rotate, revokeOtherSessions) throws for a request without a session cookie: fail() answers it
+// with 401 not_found.
+export function noCookieError(operation: string): SessionServiceError {
+  return new SessionServiceError({ status: 401, code: 'session_invalid', reason: 'not_found', message: 'no session cookie', operation, attempts: 0 })
+}
 
 export class SessionGuard {
   readonly client: SessionServiceClient
@@ -114,6 +143,9 @@ export class SessionGuard {
   private seq = 0
   private flushedAt = 0
   private readonly evictions = new Map<string, { seq: number; at: number }>()
+  // The same for all of a user's sessions but one (the app revoked them itself, e.g. on a password change).
+  private readonly userEvictions = new Map<string, { seq: number; at: number; except: string | undefined }>()
+  private readonly unsubscribe: () => void
   private readonly counters = { hits: 0, misses: 0, revocationsSeen: 0, flushes: 0 }
 
   constructor(options: SessionGuardOptions) {
@@ -126,6 +158,8 @@ export class SessionGuard {
     this.waitSeconds = options.revocationWaitSeconds ?? 25
     this.touchOnValidate = options.touch ?? true
     this.log = options.logger ?? silent
+    // What the app revokes through this client leaves the cache before the call returns, not when the feed reports it.
+    this.unsubscribe = this.client.onRevoke((revocation) => this.revokedHere(revocation))
   }
 
   // Starts following the revocation feed (idempotent); until the feed has a position, every request goes to the service.
@@ -155,6 +189,7 @@ export class SessionGuard {
 
   async close(): Promise<void> {
     this.closed = true
+    this.unsubscribe()
     await this.follower?.stop()
     this.flush()
   }
@@ -174,7 +209,7 @@ export class SessionGuard {
 
   async authenticate(cookieHeader: string | string[] | undefined): Promise<Authentication> {
     const token = this.tokenFrom(cookieHeader)
-    if (token === undefined) return { ok: false, status: 401, body: noCookie, headers: { 'cache-control': 'no-store' } }
+    if (token === undefined) return this.denial(noCookieError('authenticate'))
     return this.check(token)
   }
 
@@ -203,17 +238,34 @@ export class SessionGuard {
     return issued
   }
 
-  async rotate(token: string): Promise<IssuedSession> {
+  async rotate(token: string | undefined): Promise<IssuedSession> {
+    if (token === undefined) throw noCookieError('rotate')
     const issued = await this.client.rotate(token)
     this.forget(issued.session.id)
     this.remember(issued.token, issued.session)
     return issued
   }
 
-  async touch(token: string): Promise<Session> {
+  async touch(token: string | undefined): Promise<Session> {
+    if (token === undefined) throw noCookieError('touch')
     const session = await this.client.touch(token)
     this.remember(token, session)
     return session
+  }
+
+  // The valid session of a token, or the SessionServiceError a helper throws (fail() answers it as the guard would).
+  async sessionFor(token: string | undefined, operation: string): Promise<Session> {
+    if (token === undefined) throw noCookieError(operation)
+    const result = await this.check(token)
+    if (result.ok) return result.session
+    const { code, message, details, reason, revokeReason } = result.body.error
+    throw new SessionServiceError({ status: result.status, code, message, details, reason, revokeReason, operation, attempts: 0 })
+  }
+
+  // A password change: revokes every other session of the user (reason password_change by default) and forgets them here at
+  // once; answers how many were revoked.
+  async revokeOtherSessions(session: Session, reason = 'password_change'): Promise<number> {
+    return this.client.revokeUserSessions(session.userId, { except: session.id, reason })
   }
 
   // Logout: revoke and forget; `setCookie` clears the browser's cookie.
@@ -225,22 +277,25 @@ export class SessionGuard {
     return answer
   }
 
-  // The answer to send when a helper's call to the service failed: 401 with the reason, 503, or 500.
-  denial(err: unknown): Extract<Authentication, { ok: false }> {
-    if (!isSessionServiceError(err)) throw err
-    if (err.code === 'session_invalid') return { ok: false, status: 401, body: err.toBody(), headers: { 'cache-control': 'no-store' } }
+  // The answer to send when a helper's call to the service failed: 401 with the reason, 503, or 500 (logged).
+  denial(err: unknown): Denial {
+    if (!isSessionServiceError(err)) {
+      this.log.error({ err: describe(err) }, 'a session helper failed')
+      return denialOf(500, { error: { code: 'internal_error', message: 'internal error', details: [] } }, {})
+    }
+    if (err.code === 'session_invalid') return denialOf(401, err.toBody(), { ...NO_STORE })
     if (err.status === 503 || err.status === 0) {
       this.log.warn({ err: describe(err) }, 'session service unavailable')
-      return {
-        ok: false,
-        status: 503,
-        body: { error: { code: 'unavailable', message: 'sessions cannot be checked right now; retry shortly', details: [] } },
-        headers: { 'retry-after': String(err.retryAfter ?? 2), 'cache-control': 'no-store' },
-      }
+      return denialOf(503, { error: { code: 'unavailable', message: 'sessions cannot be checked right now; retry shortly', details: [] } }, { 'retry-after': String(err.retryAfter ?? 2), ...NO_STORE })
     }
-    // A wrong API key, a 400 or a bug: the app's configuration, not the user, is at fault.
+    if (err.code === 'invalid_api_key' || err.code === 'forbidden') {
+      // Every request fails the same way until the app's settings are fixed: say so in the log and in the answer.
+      this.log.error({ err: describe(err) }, `the session service refused this app's API key (${err.code}): check the apiKey option (the service's API_KEYS)`)
+      return denialOf(500, { error: { code: 'service_misconfigured', message: "the app's session service settings are wrong; see the app's log", details: [] } }, { ...NO_STORE })
+    }
+    // A 400 or a bug: the app, not the user, is at fault.
     this.log.error({ err: describe(err) }, 'session service refused the request')
-    return { ok: false, status: 500, body: { error: { code: 'internal_error', message: 'internal error', details: [] } }, headers: {} }
+    return denialOf(500, { error: { code: 'internal_error', message: 'internal error', details: [] } }, {})
   }
 
   private async validate(token: string, key: string): Promise<Authentication> {
@@ -248,7 +303,7 @@ export class SessionGuard {
     const cacheable = this.cacheUsable()
     try {
       const session = await this.client.validate(token, { touch: this.touchOnValidate })
-      if (cacheable && this.unchangedSince(session.id, startedSeq)) this.cache.set(key, session, Date.now())
+      if (cacheable && this.unchangedSince(session, startedSeq)) this.cache.set(key, session, Date.now())
       return { ok: true, session, token, fromCache: false }
     } catch (err) {
       this.cache.delete(key)
@@ -264,9 +319,34 @@ export class SessionGuard {
     if (this.cacheUsable()) this.cache.set(digest(token), session, Date.now())
   }
 
-  private unchangedSince(sessionId: string, startedSeq: number): boolean {
+  private unchangedSince(session: Session, startedSeq: number): boolean {
     if (this.flushedAt > startedSeq) return false
-    return (this.evictions.get(sessionId)?.seq ?? 0) <= startedSeq
+    const user = this.userEvictions.get(session.userId)
+    if (user !== undefined && user.seq > startedSeq && user.except !== session.id) return false
+    return (this.evictions.get(session.id)?.seq ?? 0) <= startedSeq
+  }
+
+  private revokedHere(revocation: LocalRevocation): void {
+    if (revocation.kind === 'matching') return this.flush()
+    if (revocation.kind === 'session') return this.forget(revocation.sessionId)
+    if (revocation.kind === 'token') {
+      const key = digest(revocation.token)
+      const session = this.cache.peek(key)
+      this.cache.delete(key)
+      if (session !== undefined) this.forget(session.id)
+      return
+    }
+    const { userId, except } = revocation
+    for (const sessionId of this.cache.sessionIdsOf(userId)) if (sessionId !== except) this.forget(sessionId)
+    const now = Date.now()
+    this.userEvictions.delete(userId)
+    this.userEvictions.set(userId, { seq: ++this.seq, at: now, except })
+    for (const [id, entry] of this.userEvictions) {
+      if (entry.at > now - EVICTION_LOG_MS) break
+      this.userEvictions.delete(id)
+    }
+    if (this.inflight.size === 0) this.userEvictions.clear()
+    else if (this.userEvictions.size > EVICTION_LOG_MAX) this.flush()
   }
 
   private forget(sessionId: string): void {
@@ -292,6 +372,7 @@ export class SessionGuard {
   private flush(): void {
     this.cache.flush()
     this.evictions.clear()
+    this.userEvictions.clear()
     this.flushedAt = ++this.seq
     this.counters.flushes++
   }

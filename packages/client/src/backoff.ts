@@ -2,7 +2,7 @@
 
 // A uniform number in [0, 1) from the Web Crypto API (global in Node ≥ 19 and browsers), as the project rule for src/ asks of any randomness.
 function uniform(): number {
-  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0] / 2 ** 32
+  return globalThis.crypto.getRandomValues(new Uint32Array(1))[0]! / 2 ** 32
 }
 
 // The delay before retry number `attempt` (1 = after the first failure): about base · 2^(attempt-1), at most maxMs.

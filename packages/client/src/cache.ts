@@ -1,5 +1,5 @@
 // The app node's session cache: validated sessions by token digest, for a short TTL and never past the session's own deadlines.
-import type { Session } from '../client/types.js'
+import type { Session } from './types.js'
 
 interface Entry {
   session: Session
@@ -45,6 +45,21 @@ export class SessionCache {
     if (keys === undefined) this.keysBySession.set(session.id, (keys = new Set()))
     keys.add(key)
     while (this.entries.size > this.maxEntries) this.delete(this.entries.keys().next().value as string)
+  }
+
+  // The entry's session without counting as a use (or undefined).
+  peek(key: string): Session | undefined {
+    return this.entries.get(key)?.session
+  }
+
+  // The ids of the user's cached sessions.
+  sessionIdsOf(userId: string): string[] {
+    const ids: string[] = []
+    for (const [sessionId, keys] of this.keysBySession) {
+      const first = keys.values().next().value
+      if (first !== undefined && this.entries.get(first)?.session.userId === userId) ids.push(sessionId)
+    }
+    return ids
   }
 
   delete(key: string): void {

@@ -1,8 +1,8 @@
 // Follows GET /v1/revocations in the background (long-poll): reports each revocation, restarts on 410, backs off on errors, stops on demand.
-import { backoffDelayMs } from '../client/backoff.js'
-import type { SessionServiceClient } from '../client/index.js'
-import { isSessionServiceError } from '../client/errors.js'
-import type { Revocation } from '../client/types.js'
+import { backoffDelayMs } from './backoff.js'
+import type { SessionServiceClient } from './index.js'
+import { isSessionServiceError } from './errors.js'
+import type { Revocation } from './types.js'
 
 export type FollowerState = 'starting' | 'following' | 'backing_off' | 'stopped'
 
@@ -18,8 +18,8 @@ export interface FollowerHandlers {
 export interface FollowerOptions {
   waitSeconds: number
   // Backoff after errors: base · 2^(failures-1) with jitter, at most maxDelayMs.
-  baseDelayMs?: number
-  maxDelayMs?: number
+  baseDelayMs?: number | undefined
+  maxDelayMs?: number | undefined
 }
 
 export interface Follower {
@@ -50,7 +50,9 @@ export function followRevocations(client: SessionServiceClient, options: Followe
     while (!stopping.signal.aborted) {
       try {
         // The long-poll has its own timeout (wait + 10 s) and is not retried by the client: this loop decides.
-        const query = cursor === undefined ? {} : { since: cursor, wait: options.waitSeconds }
+        // After a failure the first request does not wait: the state says following as soon as the service answers again,
+        // and what was revoked during the outage arrives at once.
+        const query = cursor === undefined ? {} : { since: cursor, wait: failures > 0 ? 0 : options.waitSeconds }
         const page = await client.revocations(query, { signal: stopping.signal, retries: 0 })
         if (cursor === undefined) handlers.onPosition(page.nextCursor)
         if (page.revocations.length > 0) handlers.onRevocations(page.revocations)

@@ -22,29 +22,36 @@ export interface ClientOptions {
   // e.g. http://127.0.0.1:8080 (a path prefix is kept).
   baseUrl: string
   // Sent as Authorization: Bearer …; leave out only for a keyless service on loopback.
-  apiKey?: string
+  apiKey?: string | undefined
   // Per request (each attempt); default 5000. The revocation long-poll gets wait + 10 s on top.
-  timeoutMs?: number
+  timeoutMs?: number | undefined
   // Retries after the first attempt, for the cases that are safe to repeat; default 2, 0 = never.
-  retries?: number
+  retries?: number | undefined
   // Exponential backoff with jitter: about base · 2^(attempt-1), at most maxDelayMs (which also caps a Retry-After).
-  retryBaseDelayMs?: number
-  retryMaxDelayMs?: number
+  retryBaseDelayMs?: number | undefined
+  retryMaxDelayMs?: number | undefined
   // Called before each retry, e.g. to log it.
-  onRetry?: (info: RetryInfo) => void
+  onRetry?: ((info: RetryInfo) => void) | undefined
   // Defaults to the global fetch, whose undici pool keeps connections alive between requests.
-  fetch?: typeof fetch
+  fetch?: typeof fetch | undefined
   // Passed through to fetch, e.g. an undici Agent with other keep-alive settings.
   dispatcher?: unknown
-  userAgent?: string
+  userAgent?: string | undefined
 }
 
 export interface CallOptions {
-  signal?: AbortSignal
-  timeoutMs?: number
+  signal?: AbortSignal | undefined
+  timeoutMs?: number | undefined
   // Overrides ClientOptions.retries for this call.
-  retries?: number
+  retries?: number | undefined
 }
+
+// What this client revoked, told to its listeners as soon as the service confirmed it (see onRevoke).
+export type LocalRevocation =
+  | { kind: 'token'; token: string }
+  | { kind: 'session'; sessionId: string }
+  | { kind: 'user'; userId: string; except: string | undefined }
+  | { kind: 'matching' }
 
 export interface AuthResult {
   session: Session
@@ -72,7 +79,7 @@ interface RequestSpec {
   // What a success answers with.
   expect: 'json' | 'empty' | 'text'
   okStatus?: number[]
-  timeoutMs?: number
+  timeoutMs?: number | undefined
 }
 
 interface Answer<T> {
@@ -142,6 +149,7 @@ export class SessionServiceClient {
   private readonly baseDelayMs: number
   private readonly maxDelayMs: number
   private readonly defaultHeaders: Record<string, string>
+  private readonly revokeListeners = new Set<(revocation: LocalRevocation) => void>()
 
   constructor(private readonly options: ClientOptions) {
     this.base = options.baseUrl.replace(/\/+$/, '')
@@ -157,6 +165,17 @@ export class SessionServiceClient {
     }
   }
 
+  // Calls `listener` after each revocation this client made succeeded (revoke, revokeById, revokeUserSessions, rotate's old
+  // token, revokeMatching), e.g. so a cache in this process forgets at once; returns the function that unsubscribes.
+  onRevoke(listener: (revocation: LocalRevocation) => void): () => void {
+    this.revokeListeners.add(listener)
+    return () => this.revokeListeners.delete(listener)
+  }
+
+  private revoked(revocation: LocalRevocation): void {
+    for (const listener of this.revokeListeners) listener(revocation)
+  }
+
   // --- one session, by token -------------------------------------------------------------------------------------
 
   // POST /v1/sessions → 201. Not retried once it may have reached the service.
@@ -165,7 +184,7 @@ export class SessionServiceClient {
   }
 
   // POST /v1/sessions/validate; throws SessionServiceError (code session_invalid, with reason) when the token is not valid.
-  async validate(token: string, options: { touch?: boolean } & CallOptions = {}): Promise<Session> {
+  async validate(token: string, options: { touch?: boolean | undefined } & CallOptions = {}): Promise<Session> {
     const { touch, ...call } = options
     const body = touch === undefined ? { token } : { token, touch }
     return (await this.request<SessionEnvelope>({ operation: 'validate', repeat: 'idempotent', method: 'POST', path: '/v1/sessions/validate', body, expect: 'json' }, call)).body.session
@@ -178,13 +197,16 @@ export class SessionServiceClient {
 
   // POST /v1/sessions/rotate: a new token for the same session. Not retried once it may have reached the service.
   async rotate(token: string, call?: CallOptions): Promise<IssuedSession> {
-    return (await this.request<IssuedSession>({ operation: 'rotate', repeat: 'once', method: 'POST', path: '/v1/sessions/rotate', body: { token }, expect: 'json' }, call)).body
+    const issued = (await this.request<IssuedSession>({ operation: 'rotate', repeat: 'once', method: 'POST', path: '/v1/sessions/rotate', body: { token }, expect: 'json' }, call)).body
+    this.revoked({ kind: 'token', token })
+    return issued
   }
 
   // POST /v1/sessions/revoke → 204 (idempotent); `setCookie` is the service's clearing Set-Cookie, to pass to the browser.
   async revoke(token: string, reason?: string, call?: CallOptions): Promise<{ setCookie: string | undefined }> {
     const body = reason === undefined ? { token } : { token, reason }
     const answer = await this.request<null>({ operation: 'revoke', repeat: 'idempotent', method: 'POST', path: '/v1/sessions/revoke', body, expect: 'empty', okStatus: [204] }, call)
+    this.revoked({ kind: 'token', token })
     return { setCookie: answer.headers.getSetCookie()[0] }
   }
 
@@ -203,7 +225,7 @@ export class SessionServiceClient {
   }
 
   // PATCH /v1/sessions/{id}: `data` as a JSON Merge Patch; with ifMatch, 412 version_conflict (currentVersion) on a mismatch.
-  async patch(id: string, data: SessionData, options: { ifMatch?: number } & CallOptions = {}): Promise<Session> {
+  async patch(id: string, data: SessionData, options: { ifMatch?: number | undefined } & CallOptions = {}): Promise<Session> {
     const { ifMatch, ...call } = options
     const conditional = ifMatch !== undefined
     return (await this.request<SessionEnvelope>({
@@ -221,6 +243,7 @@ export class SessionServiceClient {
   // DELETE /v1/sessions/{id} → 204; 404 not_found for an unknown id.
   async revokeById(id: string, reason?: string, call?: CallOptions): Promise<void> {
     await this.request<null>({ operation: 'revokeById', repeat: 'idempotent', method: 'DELETE', path: `/v1/sessions/${encodeURIComponent(id)}`, query: { reason }, expect: 'empty', okStatus: [204] }, call)
+    this.revoked({ kind: 'session', sessionId: id })
   }
 
   // --- a user's sessions -----------------------------------------------------------------------------------------
@@ -244,7 +267,9 @@ export class SessionServiceClient {
 
   // DELETE /v1/users/{userId}/sessions?except=&reason= → how many were revoked (e.g. on a password change).
   async revokeUserSessions(userId: string, query: RevokeAllQuery = {}, call?: CallOptions): Promise<number> {
-    return (await this.request<RevokedCount>({ operation: 'revokeUserSessions', repeat: 'idempotent', method: 'DELETE', path: `/v1/users/${encodeURIComponent(userId)}/sessions`, query: { ...query }, expect: 'json' }, call)).body.revoked
+    const revoked = (await this.request<RevokedCount>({ operation: 'revokeUserSessions', repeat: 'idempotent', method: 'DELETE', path: `/v1/users/${encodeURIComponent(userId)}/sessions`, query: { ...query }, expect: 'json' }, call)).body.revoked
+    this.revoked({ kind: 'user', userId, except: query.except })
+    return revoked
   }
 
   // --- the revocation feed -----------------------------------------------------------------------------------------
@@ -299,7 +324,9 @@ export class SessionServiceClient {
   // sweep still running anywhere (such as this call's own earlier attempt) is refused with 409 sweep_running, on which this
   // waits and calls again rather than sweeping beside it.
   async revokeMatchingStep(query: MassRevokeQuery, call?: CallOptions): Promise<SweepStep> {
-    return this.sweep(() => this.request<SweepStep>({ operation: 'revokeMatching', repeat: 'idempotent', method: 'DELETE', path: '/v1/admin/sessions', query: { ...query }, expect: 'json', timeoutMs: this.sweepTimeoutMs(call) }, call), call)
+    const step = await this.sweep(() => this.request<SweepStep>({ operation: 'revokeMatching', repeat: 'idempotent', method: 'DELETE', path: '/v1/admin/sessions', query: { ...query }, expect: 'json', timeoutMs: this.sweepTimeoutMs(call) }, call), call)
+    this.revoked({ kind: 'matching' })
+    return step
   }
 
   // POST /v1/admin/prune, step after step until nothing is due (or another node is pruning: skipped).
