@@ -98,6 +98,10 @@ export async function consoleRoutes(app: FastifyInstance, { config, ring, consol
       'cross-origin-opener-policy': 'same-origin',
       'cache-control': 'no-cache',
     })
+    // The files are read-only and carry no version a precondition could guard; @fastify/send would fail an If-Match
+    // it cannot meet with an error outside the contract's codes.
+    delete req.headers['if-match']
+    delete req.headers['if-unmodified-since']
     // Without keys every caller is an admin: the console then serves loopback clients only (the service itself may
     // listen only on loopback then, but a local proxy could still forward other machines' requests).
     if (ring.open && !isLoopbackPeer(req.socket.remoteAddress)) {

@@ -38,6 +38,10 @@ t.test('the console is served: its page, modules and style sheet, and /console r
   t.equal(bowser.statusCode, 200)
   t.match(bowser.headers['content-type'], /^text\/javascript/)
   t.match(bowser.body, /export \{/, 'the ES module build of bowser')
+  for (const header of ['if-match', 'if-unmodified-since']) {
+    const conditional = await app.inject({ method: 'GET', url: '/console/', headers: { [header]: header === 'if-match' ? '"nope"' : 'Thu, 01 Jan 1970 00:00:00 GMT' } })
+    t.equal(conditional.statusCode, 200, `${header} on a console file is ignored, not a 500`)
+  }
   const redirect = await app.inject({ method: 'GET', url: '/console' })
   t.equal(redirect.statusCode, 302)
   t.equal(redirect.headers.location, '/console/')

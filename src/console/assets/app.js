@@ -45,7 +45,7 @@ function drawSignIn(message, kind) {
   const button = h('button', { type: 'submit', class: 'button primary', id: 'sign-in' }, 'Sign in')
   const form = h('form', { class: 'card sign-in', id: 'sign-in-form' },
     h('h1', {}, 'Sign in'),
-    h('p', { class: 'muted', id: 'key-help' }, 'Enter an admin API key (one of ADMIN_API_KEYS). It is checked once and never kept by the browser: the console keeps a session of its own, which ends when you sign out or after 15 minutes without activity.'),
+    h('p', { class: 'muted', id: 'key-help' }, 'Enter an admin API key (one of ADMIN_API_KEYS). It is checked once and never kept by the browser: the console keeps a session of its own, which ends when you sign out, after a spell without activity (15 minutes by default) or after 8 hours.'),
     h('label', { for: 'key' }, 'Admin API key'),
     input,
     error,

@@ -71,7 +71,7 @@ export async function auditPage(query) {
           h('td', {}, timeCell(event.at)),
           h('td', {}, h('span', { class: `badge event-badge event-${event.type}` }, EVENT_LABELS[event.type] ?? event.type)),
           h('td', {}, userLink(event.userId)),
-          h('td', {}, sessionLink(event.sessionId)),
+          h('td', {}, sessionLink(event.sessionId, { short: true })),
           h('td', {}, event.actor),
           h('td', {}, event.reason ?? '—'),
           h('td', { class: 'mono' }, event.ip ?? '—'),

@@ -64,7 +64,7 @@ export function sessionRow(item, { selectable, onEnd, columns = 'all' }) {
     : h('span', { class: 'muted small' }, item.revokeReason ?? '')
   const cells = [
     selectable ? h('td', { class: 'check' }, checkbox) : null,
-    h('td', {}, sessionLink(session.id)),
+    h('td', {}, sessionLink(session.id, { short: true })),
     columns === 'all' ? h('td', {}, userLink(session.userId)) : null,
     h('td', {}, session.policy),
     h('td', {}, stateBadge(state)),
@@ -102,13 +102,12 @@ export async function sessionsPage(query) {
   }
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'))
   const onEnd = async (ids) => { if (await endSessions(ids, ids.length === 1 ? `Session ${ids[0]}.` : 'The selected sessions.')) reload() }
-  const selectedCount = h('span', {}, '0')
-  const endSelected = h('button', { type: 'button', class: 'button danger', id: 'end-selected', disabled: true }, 'End selected (', selectedCount, ')')
+  const endSelected = h('button', { type: 'button', class: 'button danger', id: 'end-selected', disabled: true }, 'End selected')
   const table = sessionTable(page.sessions, { selectable: true, onEnd, caption: 'Sessions matching the filters' })
   const selected = () => [...table.querySelectorAll('input.select-row:checked')].map((box) => box.value)
   table.addEventListener('change', () => {
     const count = selected().length
-    selectedCount.textContent = String(count)
+    endSelected.textContent = count === 0 ? 'End selected' : `End ${count} selected`
     endSelected.disabled = count === 0
   })
   endSelected.addEventListener('click', () => onEnd(selected()))

@@ -51,7 +51,7 @@ export async function userPage(userId) {
           h('thead', {}, h('tr', {}, ['When', 'Session', 'How', 'Reason', 'By', 'IP', 'Device'].map((text) => h('th', { scope: 'col' }, text)))),
           h('tbody', {}, ended.map((event) => h('tr', {},
             h('td', {}, timeCell(event.at)),
-            h('td', {}, sessionLink(event.sessionId)),
+            h('td', {}, sessionLink(event.sessionId, { short: true })),
             h('td', {}, EVENT_LABELS[event.type] ?? event.type),
             h('td', {}, event.reason ?? '—'),
             h('td', {}, event.actor),

@@ -38,10 +38,11 @@ export function formatTime(iso) {
 
 export function formatDuration(seconds) {
   const s = Math.round(Math.abs(seconds))
+  const two = (big, bigUnit, small, smallUnit) => (small === 0 ? `${big} ${bigUnit}` : `${big} ${bigUnit} ${small} ${smallUnit}`)
   if (s < 60) return `${s} s`
   if (s < 3600) return `${Math.floor(s / 60)} min`
-  if (s < 86400) return `${Math.floor(s / 3600)} h ${Math.floor((s % 3600) / 60)} min`
-  return `${Math.floor(s / 86400)} d ${Math.floor((s % 86400) / 3600)} h`
+  if (s < 86400) return two(Math.floor(s / 3600), 'h', Math.floor((s % 3600) / 60), 'min')
+  return two(Math.floor(s / 86400), 'd', Math.floor((s % 86400) / 3600), 'h')
 }
 
 // "in 12 min" / "3 h 2 min ago", measured from this browser's clock (for reading only; the service decides every expiry).
@@ -78,7 +79,10 @@ export const EVENT_LABELS = {
   limit_evicted: 'Evicted by the limit', data_updated: 'Data updated',
 }
 
-export const sessionLink = (id) => h('a', { href: `#/sessions/${encodeURIComponent(id)}`, class: 'mono' }, id)
+// Ids are long; tables show their start and end (enough to tell rows apart), the whole id is in the title and on its page.
+export const shortId = (id) => (id.length > 16 ? `${id.slice(0, 8)}…${id.slice(-6)}` : id)
+export const sessionLink = (id, { short = false } = {}) =>
+  h('a', { href: `#/sessions/${encodeURIComponent(id)}`, class: 'mono', title: id }, short ? shortId(id) : id)
 export const userLink = (userId) => h('a', { href: `#/users/${encodeURIComponent(userId)}` }, userId)
 
 export function errorBox(err) {
