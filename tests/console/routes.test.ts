@@ -90,6 +90,12 @@ t.test('CONSOLE_IDLE_TIMEOUT and CONSOLE_ABSOLUTE_TIMEOUT set the console policy
   t.same(stored, { idle: 120, life: 3600 })
 })
 
+t.test('CONSOLE_* timeouts are validated at start', async (t) => {
+  t.throws(() => loadConfig({ ...BASE_ENV, CONSOLE_IDLE_TIMEOUT: '10' }), /CONSOLE_IDLE_TIMEOUT must be between 60 and 86400/)
+  t.throws(() => loadConfig({ ...BASE_ENV, CONSOLE_ABSOLUTE_TIMEOUT: '8h' }), /CONSOLE_ABSOLUTE_TIMEOUT must be a whole number/)
+  t.same(loadConfig(BASE_ENV).console, { idleTimeout: 900, absoluteTimeout: 28800 })
+})
+
 t.test('sign-in refuses an app key, an unknown key, and a request from another origin', async (t) => {
   assertError(t, await postSignIn(app, APP_KEY, { remoteAddress: '10.1.0.1' }), 401, 'invalid_api_key')
   assertError(t, await postSignIn(app, 'not-a-key-0123456789', { remoteAddress: '10.1.0.2' }), 401, 'invalid_api_key')

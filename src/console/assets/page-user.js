@@ -3,7 +3,8 @@ import { api } from './api.js'
 import { endSessions, sessionTable } from './page-sessions.js'
 import { confirmEnd, device, EVENT_LABELS, h, pageHeading, sessionLink, timeCell, toast } from './ui.js'
 
-const ENDING = new Set(['revoked', 'expired', 'idle_timeout', 'limit_evicted', 'rotated'])
+// A rotation replaces the token but keeps the session: not an ending.
+const ENDING = new Set(['revoked', 'expired', 'idle_timeout', 'limit_evicted'])
 
 async function signOutEverywhere(userId, exceptId) {
   const reason = await confirmEnd({
