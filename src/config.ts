@@ -195,6 +195,7 @@ function loadApiKeys(env: Env): ApiKeyConfig[] {
 function loadCookie(env: Env): CookieConfig {
   const name = readString(env, 'COOKIE_NAME', 'sid')
   if (!COOKIE_NAME.test(name) || name.length > 64) fail('COOKIE_NAME', 'must be a cookie name token of at most 64 characters', name)
+  if (name === 'console_sid') fail('COOKIE_NAME', 'must not be console_sid, the operator console\'s own cookie', name)
   const domainRaw = env.COOKIE_DOMAIN?.trim()
   const domain = domainRaw === undefined || domainRaw === '' ? undefined : domainRaw
   if (domain !== undefined && !/^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(domain)) {

@@ -94,6 +94,7 @@ t.test('CONSOLE_* timeouts are validated at start', async (t) => {
   t.throws(() => loadConfig({ ...BASE_ENV, CONSOLE_IDLE_TIMEOUT: '10' }), /CONSOLE_IDLE_TIMEOUT must be between 60 and 86400/)
   t.throws(() => loadConfig({ ...BASE_ENV, CONSOLE_ABSOLUTE_TIMEOUT: '8h' }), /CONSOLE_ABSOLUTE_TIMEOUT must be a whole number/)
   t.same(loadConfig(BASE_ENV).console, { idleTimeout: 900, absoluteTimeout: 28800 })
+  t.throws(() => loadConfig({ ...BASE_ENV, COOKIE_NAME: 'console_sid' }), /COOKIE_NAME must not be console_sid/)
 })
 
 t.test('sign-in refuses an app key, an unknown key, and a request from another origin', async (t) => {
