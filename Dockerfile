@@ -28,9 +28,10 @@ COPY --from=build /app/packages/client/package.json /app/packages/client/build.m
 COPY --from=build /app/packages/client/dist ./packages/client/dist
 RUN npm ci --omit=dev --omit=optional --no-audit --no-fund && npm cache clean --force
 COPY --from=build /app/dist ./dist
-# Read at run time: the migrations, and the contract served at GET /openapi.yaml.
+# Read at run time: the migrations, the contract served at GET /openapi.yaml, and the console's static files.
 COPY sql ./sql
 COPY openapi.yaml ./
+COPY src/console/assets ./src/console/assets
 # The image's unprivileged "node" user, by number so that runAsNonRoot-style checks can verify it. The files stay
 # owned by root: the process cannot change its own code.
 USER 1000:1000

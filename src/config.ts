@@ -28,6 +28,12 @@ export interface CookieConfig {
   readonly sameSite: SameSite
 }
 
+// The operator console's sessions: a built-in policy of their own, never one an app can create sessions under.
+export interface ConsoleConfig {
+  readonly idleTimeout: number
+  readonly absoluteTimeout: number
+}
+
 export interface Config {
   readonly host: string
   readonly port: number
@@ -48,6 +54,7 @@ export interface Config {
   readonly retention: number
   readonly pruneCron: string
   readonly cookie: CookieConfig
+  readonly console: ConsoleConfig
   readonly logLevel: LevelWithSilent
   readonly http: HttpLimits
   // Settings that work but are weak; each one line, logged at warn when the server starts.
@@ -168,6 +175,8 @@ function loadPolicies(env: Env): Map<string, Policy> {
   for (const [name, value] of Object.entries(parsed as Record<string, unknown>)) {
     if (!POLICY_NAME.test(name)) fail('SESSION_POLICIES', `policy name "${name}" must be 1-64 of A-Z a-z 0-9 _ . -`)
     if (name === 'default') fail('SESSION_POLICIES', 'must not redefine "default" (use the SESSION_* variables)')
+    // An app key could otherwise create a session the console would take for an operator's.
+    if (name === 'console') fail('SESSION_POLICIES', 'must not define "console", the operator console\'s built-in policy (use the CONSOLE_* variables)')
     policies.set(name, parsePolicy('SESSION_POLICIES', name, value, defaultPolicy))
   }
   return policies
@@ -212,6 +221,7 @@ function loadApiKeys(env: Env): ApiKeyConfig[] {
 function loadCookie(env: Env): CookieConfig {
   const name = readString(env, 'COOKIE_NAME', 'sid')
   if (!COOKIE_NAME.test(name) || name.length > 64) fail('COOKIE_NAME', 'must be a cookie name token of at most 64 characters', name)
+  if (name === 'console_sid') fail('COOKIE_NAME', 'must not be console_sid, the operator console\'s own cookie', name)
   const domainRaw = env.COOKIE_DOMAIN?.trim()
   const domain = domainRaw === undefined || domainRaw === '' ? undefined : domainRaw
   if (domain !== undefined && !/^\.?[A-Za-z0-9]([A-Za-z0-9-]{0,62})(\.[A-Za-z0-9]([A-Za-z0-9-]{0,62}))*$/.test(domain)) {
@@ -328,6 +338,10 @@ export function loadConfig(env: Env): Config {
     retention: readInteger(env, 'SESSION_RETENTION', 2592000, 0, MAX_SECONDS),
     pruneCron: loadCron(env),
     cookie: loadCookie(env),
+    console: Object.freeze({
+      idleTimeout: readInteger(env, 'CONSOLE_IDLE_TIMEOUT', 900, 60, 86400),
+      absoluteTimeout: readInteger(env, 'CONSOLE_ABSOLUTE_TIMEOUT', 28800, 60, 7 * 86400),
+    }),
     logLevel: readChoice(env, 'LOG_LEVEL', 'info', LOG_LEVELS),
     http: loadHttpLimits(env),
     warnings: [],

@@ -35,6 +35,10 @@ export const cursorExpired = () =>
 export const sweepRunning = () =>
   new AppError(409, 'sweep_running', 'another sweep of this kind is running; call again once it has answered')
 export const payloadTooLarge = (message: string) => new AppError(413, 'payload_too_large', message)
+// The operator console: a state-changing call without its CSRF token or from another origin, and sign-in throttling.
+export const csrfRefused = (message: string) => new AppError(403, 'csrf_refused', message)
+export const tooManyAttempts = (retryAfter: number) =>
+  new AppError(429, 'too_many_attempts', `too many wrong keys from this address; retry in ${retryAfter} s`, { retryAfter })
 export const unavailable = (message = 'the database cannot be reached; retry shortly') => new AppError(503, 'unavailable', message)
 
 export function sessionInvalid(reason: InvalidReason, revokeReason?: string): AppError {

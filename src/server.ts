@@ -4,6 +4,9 @@ import fastifyCookie from '@fastify/cookie'
 import { Ajv } from 'ajv'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { createAdminService } from './admin/service.js'
+import { consoleCookieAuth } from './console/auth.js'
+import { consoleRoutes } from './console/routes.js'
+import { createConsoleService } from './console/service.js'
 import { createKeyRing, requireScope } from './auth/api-keys.js'
 import type { Config } from './config.js'
 import type { Sql } from './db.js'
@@ -175,6 +178,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   const sessions = createSessionService({ sql, config, metrics, cache })
   const revocations = createRevocationFeed({ sql, changes })
   const admin = createAdminService({ sql, metrics, forgetLocally: sessions.forgetLocally })
+  const operatorConsole = createConsoleService({ sql, config, ring, sessions })
   let shuttingDown = false
 
   app.decorateRequest('apiKey', null)
@@ -229,16 +233,17 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
   await app.register(fastifyCookie)
   await app.register(healthRoutes, { sql, metrics, isShuttingDown: () => shuttingDown })
   await app.register(async (v1) => {
-    v1.addHook('onRequest', requireScope(ring, 'sessions'))
+    v1.addHook('onRequest', requireScope(ring, 'sessions', consoleCookieAuth(operatorConsole)))
     await v1.register(sessionRoutes, { sessions, cookie: config.cookie })
     await v1.register(userRoutes, { sessions })
     await v1.register(authRoutes, { sessions, cookie: config.cookie })
     await v1.register(revocationRoutes, { feed: revocations, lifecycle: changes })
   }, { prefix: '/v1' })
   await app.register(async (adminScope) => {
-    adminScope.addHook('onRequest', requireScope(ring, 'admin'))
+    adminScope.addHook('onRequest', requireScope(ring, 'admin', consoleCookieAuth(operatorConsole)))
     await adminScope.register(adminRoutes, { admin, sql, config, metrics })
   }, { prefix: '/v1/admin' })
+  await app.register(consoleRoutes, { prefix: '/console', config, ring, console: operatorConsole })
   if (cron) await registerPruneJob(app, sql, config, metrics)
   return app
 }

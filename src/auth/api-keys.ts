@@ -64,9 +64,14 @@ export function hasScope(key: ApiKey, scope: Scope): boolean {
   return key.scope === 'admin' || key.scope === scope
 }
 
-export function requireScope(ring: KeyRing, scope: Scope): onRequestHookHandler {
+// Another way in for a request without an Authorization header (the operator console's session cookie): the key it stands
+// for, or undefined when the request offers none, so the usual 401 follows.
+export type AlternativeAuth = (req: FastifyRequest) => Promise<ApiKey | undefined>
+
+export function requireScope(ring: KeyRing, scope: Scope, alternative?: AlternativeAuth): onRequestHookHandler {
   return async function checkScope(req: FastifyRequest, _reply: FastifyReply) {
-    const key = authenticate(ring, req.headers.authorization)
+    const viaAlternative = !ring.open && req.headers.authorization === undefined && alternative !== undefined ? await alternative(req) : undefined
+    const key = viaAlternative ?? authenticate(ring, req.headers.authorization)
     if (!hasScope(key, scope)) throw forbidden(scope)
     req.apiKey = key
   }

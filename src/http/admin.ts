@@ -6,6 +6,7 @@ import type { EventFilter, EventType } from '../audit/store.js'
 import { toEvent } from '../audit/store.js'
 import type { Config } from '../config.js'
 import type { Sql } from '../db.js'
+import { parseIpFilter } from '../admin/ip-filter.js'
 import { invalidRequest } from '../errors.js'
 import { prune } from '../jobs/prune.js'
 import type { Metrics } from '../metrics.js'
@@ -25,6 +26,7 @@ const SessionsQuery = {
     policy: text(),
     state: { type: 'string', enum: SESSION_STATES },
     idleFor: { type: 'integer', minimum: 0, maximum: 315360000 },
+    ip: text(64),
     limit,
     cursor,
   },
@@ -137,10 +139,11 @@ export interface AdminRoutesOptions {
 }
 
 export async function adminRoutes(app: FastifyInstance, { admin, sql, config, metrics }: AdminRoutesOptions): Promise<void> {
-  app.get<{ Querystring: { userId?: string; policy?: string; state?: SessionState; idleFor?: number; limit: number; cursor?: string } }>('/sessions', {
+  app.get<{ Querystring: { userId?: string; policy?: string; state?: SessionState; idleFor?: number; ip?: string; limit: number; cursor?: string } }>('/sessions', {
     schema: { querystring: SessionsQuery, response: { 200: SessionPage } },
   }, async (req) => {
-    const { limit: pageSize, cursor: after, ...filter } = req.query
+    const { limit: pageSize, cursor: after, ip, ...rest } = req.query
+    const filter: SessionFilter = { ...rest, ...(ip === undefined ? {} : { ipBlock: parseIpFilter(ip) }) }
     const page = await admin.listSessions(filter, after, pageSize)
     return {
       sessions: page.items.map((row) => ({

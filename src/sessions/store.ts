@@ -199,6 +199,8 @@ export interface SessionFilter {
   state?: SessionState
   idleFor?: number
   createdBefore?: Date
+  // A CIDR block (parseIpFilter): sessions whose ip lies inside it.
+  ipBlock?: string
 }
 
 function matches(db: Db, filter: SessionFilter) {
@@ -207,6 +209,7 @@ function matches(db: Db, filter: SessionFilter) {
     ${filter.policy === undefined ? db`` : db`and s.policy = ${filter.policy}`}
     ${filter.idleFor === undefined ? db`` : db`and s.last_seen_at <= now() - make_interval(secs => ${filter.idleFor})`}
     ${filter.createdBefore === undefined ? db`` : db`and s.created_at < ${filter.createdBefore}`}
+    ${filter.ipBlock === undefined ? db`` : db`and inet_or_null(s.ip) <<= ${filter.ipBlock}::inet`}
     ${filter.state === undefined ? db`` : stateIs(db, filter.state)}`
 }
 

@@ -55,7 +55,10 @@ t.test('the operation list is complete enough to mean something', async (t) => {
   t.ok(PROTECTED.length >= 15, `at least the contract's 16 /v1 operations (got ${PROTECTED.length})`)
   t.ok(ADMIN_ONLY.length >= 5, `at least the contract's 5 admin operations (got ${ADMIN_ONLY.length})`)
   t.same(OPERATIONS.filter((op) => op.scope === 'none').map((op) => `${op.method} ${op.path}`).sort(),
-    ['GET /healthz', 'GET /metrics', 'GET /openapi.yaml', 'GET /readyz'], 'exactly the four operational routes are open')
+    ['GET /healthz', 'GET /metrics', 'GET /openapi.yaml', 'GET /readyz',
+      // The operator console's page and its own sign-in (its cookie and CSRF checks: tests/console/routes.test.ts).
+      'GET /console', 'GET /console/', 'GET /console/{asset}', 'GET /console/api/session', 'POST /console/api/session', 'DELETE /console/api/session'].sort(),
+    'exactly the four operational routes and the console\'s page and sign-in are open')
   for (const op of OPERATIONS) {
     t.equal(op.scope === 'admin', op.path.startsWith('/v1/admin/'), `${op.method} ${op.path}: scope ${op.scope} matches its prefix`)
   }

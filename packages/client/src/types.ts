@@ -88,8 +88,8 @@ export interface SessionList {
 }
 
 export interface UserSessionsQuery {
-  limit?: number
-  cursor?: string
+  limit?: number | undefined
+  cursor?: string | undefined
 }
 
 export interface SweepStep {
