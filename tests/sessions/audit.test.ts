@@ -88,7 +88,7 @@ t.test('audit: revoke-all with the admin key writes one revoked event per sessio
 t.test('audit: mass revocation by the admin key writes revoked events with actor ops', async (t) => {
   const { session } = await issue({ userId: 'a-mass' })
   const res = await call(app, { method: 'DELETE', url: '/v1/admin/sessions?userId=a-mass&reason=incident_42', key: ADMIN_KEY })
-  t.same(res.json(), { revoked: 1 })
+  t.same(res.json(), { revoked: 1, done: true, nextCursor: null })
   t.match(await events(sql, session.id), [{ type: 'created' }, { type: 'revoked', actor: 'ops', reason: 'incident_42' }])
 })
 
