@@ -1,4 +1,5 @@
-// What ajv lets through that neither JavaScript nor Postgres can hold: non-finite coerced numbers and unrepresentable times.
+// The validator compiler's additions to ajv: coerced numbers must be finite, times must be ones JavaScript and Postgres both
+// hold, and errors keep nothing of the caller's text.
 import type { Ajv, ErrorObject } from 'ajv'
 import addFormatsModule from 'ajv-formats'
 
