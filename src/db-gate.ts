@@ -1,6 +1,6 @@
 // Bounds the requests doing database work at once on this node, and how long and how many more may wait for a turn:
 // past either bound a request is a 503 now, instead of piling up without limit in the pool's own queue.
-import type { RouteOptions } from 'fastify'
+import type { FastifyReply, RouteOptions } from 'fastify'
 import { unavailable } from './errors.js'
 
 export interface DbGateOptions {
@@ -32,6 +32,19 @@ interface Waiter {
 }
 
 const busy = () => unavailable('the database is busy; retry shortly')
+
+// The handler the gate gave up on still runs, and may call reply.send once its database call settles: by then the 503
+// has gone out, so that late send is dropped (at debug) instead of Fastify's "Reply was already sent" warning.
+function abandon(reply: FastifyReply): void {
+  const send = reply.send
+  reply.send = function sendUnlessSent(this: FastifyReply, payload?: unknown): FastifyReply {
+    if (this.sent) {
+      this.log.debug('the handler the gate gave up on settled: its answer is dropped')
+      return this
+    }
+    return send.call(this, payload)
+  }
+}
 
 export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs }: DbGateOptions): DbGate {
   let running = 0
@@ -103,6 +116,7 @@ export function createDbGate({ slots, queueMax, queueTimeoutMs, settleTimeoutMs 
           deadline: performance.now() + limitMs,
           giveUp() {
             req.log.error({ route: route.url, settleTimeoutMs: limitMs }, 'database work did not settle in time: answering 503, its slot stays taken until it does')
+            abandon(reply)
             reject(unavailable('the database did not answer in time; retry shortly'))
           },
         })
