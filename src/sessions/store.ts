@@ -102,13 +102,24 @@ export async function insertRotatedToken(db: Db, tokenHash: Buffer, sessionId: s
   await db`insert into rotated_tokens (token_hash, session_id) values (${tokenHash}, ${sessionId})`
 }
 
+// How long after a rotation a logout with the replaced token still ends the session: a logout sent with the old token
+// while the rotation was in flight must not leave the session alive.
+export const LOGOUT_ROTATED_GRACE_SECONDS = 10
+
 // Logout: the revocation, its audit event and the change notification in one statement (one implicit transaction, so the
-// NOTIFY is delivered only if it commits), instead of five round trips.
+// NOTIFY is delivered only if it commits), instead of five round trips. The session is found by its current token or by
+// one rotated away within the grace period, then revoked by id: a rotation committing meanwhile does not make it miss.
 export async function revokeByTokenHash(db: Db, tokenHash: Buffer, reason: string, actor: string): Promise<SessionRow | undefined> {
   const [row] = await db<SessionRow[]>`
-    with revoked as (
+    with target as (
+      select s.id from sessions s where s.token_hash = ${tokenHash}
+      union all
+      select r.session_id from rotated_tokens r
+       where r.token_hash = ${tokenHash} and r.rotated_at > now() - make_interval(secs => ${LOGOUT_ROTATED_GRACE_SECONDS})
+      limit 1
+    ), revoked as (
       update sessions s set revoked_at = now(), revoke_reason = ${reason}
-       where s.token_hash = ${tokenHash} and ${isActive(db)}
+       where s.id = (select id from target) and ${isActive(db)}
       returning s.*
     ), revoked_event as (
       insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)

@@ -1,6 +1,6 @@
 // POST /v1/sessions/revoke: logout with a clearing Set-Cookie; idempotent, and the first reason stays.
 import t from 'tap'
-import { setup } from '../helpers/app.js'
+import { call, setup } from '../helpers/app.js'
 import { revoke, validate } from '../helpers/sessions.js'
 import { assertError, assertSessionInvalid, eventCount, issue, parseCookie, row } from './_support.js'
 
@@ -80,4 +80,18 @@ t.test('revoke: a reason with a control character is a 400 and revokes nothing',
 
 t.test('revoke: a missing token is a 400', async (t) => {
   assertError(t, await revoke(app, undefined), 400, 'invalid_request')
+})
+
+t.test('revoke: a logout with a token rotated moments ago ends the session; one rotated long ago does not', async (t) => {
+  const { token } = await issue(app, { userId: 'rv-rotated' })
+  const rotated = await call(app, { method: 'POST', url: '/v1/sessions/rotate', payload: { token } })
+  t.equal(rotated.statusCode, 200)
+  t.equal((await revoke(app, token)).statusCode, 204)
+  assertSessionInvalid(t, await validate(app, rotated.json().token), 'revoked', 'logout')
+
+  const old = await issue(app, { userId: 'rv-rotated-old' })
+  const later = await call(app, { method: 'POST', url: '/v1/sessions/rotate', payload: { token: old.token } })
+  await sql`update rotated_tokens set rotated_at = now() - interval '1 minute' where session_id = ${later.json().session.id}`
+  t.equal((await revoke(app, old.token)).statusCode, 204)
+  t.equal((await validate(app, later.json().token)).statusCode, 200, 'a token replaced a minute ago no longer logs the session out')
 })
