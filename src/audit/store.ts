@@ -58,6 +58,10 @@ export interface EventFilter {
   sessionId?: string
   type?: EventType
   since?: Date
+  until?: Date
+  actor?: string
+  // A CIDR block (parseIpFilter): events whose ip lies inside it.
+  ipBlock?: string
 }
 
 // Keyset pagination, newest first, by id (ids only grow).
@@ -69,6 +73,9 @@ export async function listEvents(db: Db, filter: EventFilter, beforeId: string |
        ${filter.sessionId === undefined ? db`` : db`and e.session_id = ${filter.sessionId}`}
        ${filter.type === undefined ? db`` : db`and e.type = ${filter.type}`}
        ${filter.since === undefined ? db`` : db`and e.at >= ${filter.since}`}
+       ${filter.until === undefined ? db`` : db`and e.at < ${filter.until}`}
+       ${filter.actor === undefined ? db`` : db`and e.actor = ${filter.actor}`}
+       ${filter.ipBlock === undefined ? db`` : db`and inet_or_null(e.ip) <<= ${filter.ipBlock}::inet`}
        ${beforeId === undefined ? db`` : db`and e.id < ${beforeId}`}
      order by e.id desc
      limit ${limit}`

@@ -40,6 +40,9 @@ const EventsQuery = {
     sessionId: text(),
     type: { type: 'string', enum: EVENT_TYPES },
     since: dateTime,
+    until: dateTime,
+    actor: text(),
+    ip: text(64),
     limit,
     cursor,
   },
@@ -155,11 +158,16 @@ export async function adminRoutes(app: FastifyInstance, { admin, sql, config, me
     }
   })
 
-  app.get<{ Querystring: { userId?: string; sessionId?: string; type?: EventType; since?: string; limit: number; cursor?: string } }>('/events', {
+  app.get<{ Querystring: { userId?: string; sessionId?: string; type?: EventType; since?: string; until?: string; actor?: string; ip?: string; limit: number; cursor?: string } }>('/events', {
     schema: { querystring: EventsQuery, response: { 200: EventPage } },
   }, async (req) => {
-    const { limit: pageSize, cursor: after, since, ...rest } = req.query
-    const filter: EventFilter = { ...rest, ...(since === undefined ? {} : { since: new Date(since) }) }
+    const { limit: pageSize, cursor: after, since, until, ip, ...rest } = req.query
+    const filter: EventFilter = {
+      ...rest,
+      ...(since === undefined ? {} : { since: new Date(since) }),
+      ...(until === undefined ? {} : { until: new Date(until) }),
+      ...(ip === undefined ? {} : { ipBlock: parseIpFilter(ip) }),
+    }
     const page = await admin.listEvents(filter, after, pageSize)
     return { events: page.items.map(toEvent), nextCursor: page.nextCursor }
   })

@@ -219,6 +219,25 @@ t.test('the admin session listing filters by IP address or CIDR block', async (t
   }
 })
 
+t.test('the audit log filters by actor, IP block and time range', async (t) => {
+  const login = await signIn(app)
+  const { session: byApp } = await issue(app, { userId: 'auditfilter', ip: '198.18.0.1' })
+  const { session: byConsole } = await issue(app, { userId: 'auditfilter', ip: '198.18.7.9' })
+  await app.inject({ method: 'DELETE', url: `/v1/sessions/${byConsole.id}?reason=audit_filter`, headers: asConsole(login) })
+  const list = async (query: string) => {
+    const res = await call(app, { method: 'GET', url: `/v1/admin/events?userId=auditfilter&${query}`, key: ADMIN_KEY })
+    t.equal(res.statusCode, 200, res.body)
+    return (res.json().events as Array<{ type: string; sessionId: string; actor: string }>).map((e) => `${e.type} ${e.sessionId} ${e.actor}`)
+  }
+  t.same(await list('actor=console%3Aops'), [`revoked ${byConsole.id} console:ops`])
+  t.same(await list('ip=198.18.0.0%2F24'), [`created ${byApp.id} app`])
+  t.same((await list('ip=198.18.0.0%2F15')).length, 3)
+  const [{ now }] = await sql<{ now: Date }[]>`select now() + interval '1 second' as now`
+  t.same(await list(`until=${encodeURIComponent('2000-01-01T00:00:00Z')}`), [], 'nothing before 2000')
+  t.same((await list(`until=${encodeURIComponent(now.toISOString())}`)).length, 3)
+  assertError(t, await call(app, { method: 'GET', url: '/v1/admin/events?ip=nope', key: ADMIN_KEY }), 400, 'invalid_request')
+})
+
 t.test('ORIGIN matches the Host header app.inject sends', async (t) => {
   t.equal(new URL(ORIGIN).hostname, 'localhost')
 })

@@ -1,8 +1,8 @@
-// The audit log: filters by type, user, session and time, newest first, in keyset pages.
+// The audit log: filters by type, user, session, actor, IP and time range, newest first, in keyset pages.
 import { api } from './api.js'
 import { device, errorBox, EVENT_LABELS, h, pageHeading, sessionLink, timeCell, userLink } from './ui.js'
 
-const FILTERS = ['type', 'userId', 'sessionId', 'since']
+const FILTERS = ['type', 'userId', 'sessionId', 'actor', 'ip', 'since', 'until']
 const PAGE_SIZE = 100
 
 function field(id, label, control) {
@@ -29,7 +29,10 @@ function filterForm(query) {
     field('type', 'Type', type),
     field('userId', 'User', h('input', { id: 'userId', name: 'userId', value: query.get('userId') ?? '', autocomplete: 'off' })),
     field('sessionId', 'Session', h('input', { id: 'sessionId', name: 'sessionId', value: query.get('sessionId') ?? '', autocomplete: 'off', spellcheck: false })),
-    field('since', 'Since', h('input', { id: 'since', name: 'since', type: 'datetime-local', value: toLocalInput(query.get('since')) })),
+    field('actor', 'Actor', h('input', { id: 'actor', name: 'actor', value: query.get('actor') ?? '', autocomplete: 'off', placeholder: 'console:ops' })),
+    field('ip', 'IP or CIDR', h('input', { id: 'ip', name: 'ip', value: query.get('ip') ?? '', autocomplete: 'off', spellcheck: false })),
+    field('since', 'From', h('input', { id: 'since', name: 'since', type: 'datetime-local', value: toLocalInput(query.get('since')) })),
+    field('until', 'Until', h('input', { id: 'until', name: 'until', type: 'datetime-local', value: toLocalInput(query.get('until')) })),
     h('div', { class: 'field field-actions' },
       h('button', { type: 'submit', class: 'button primary' }, 'Search'),
       h('a', { href: '#/audit', class: 'button quiet' }, 'Clear')))
@@ -38,7 +41,7 @@ function filterForm(query) {
     const next = new URLSearchParams()
     for (const name of FILTERS) {
       const raw = form.elements[name].value.trim()
-      const value = name === 'since' && raw !== '' ? toIso(raw) : raw
+      const value = (name === 'since' || name === 'until') && raw !== '' ? toIso(raw) : raw
       if (value) next.set(name, value)
     }
     window.location.hash = `#/audit?${next}`
