@@ -55,7 +55,7 @@ t.test('admin listings and a user\'s sessions: every statement the service sends
     ['idleFor=7190 (rare)', () => admin.listSessions({ idleFor: 7190 }, undefined, 100)],
     ['idleFor and state=active', () => admin.listSessions({ idleFor: 3600, state: 'active' }, undefined, 100)],
     ['created before, by policy', () => admin.listSessions({ createdBefore: new Date(Date.now() - 86_400_000), policy: 'finance' }, undefined, 100)],
-    ['a user\'s active sessions (GET /v1/users/:userId/sessions)', () => sessions.listForUser('u42')],
+    ['a user\'s active sessions (GET /v1/users/:userId/sessions)', () => sessions.listForUser('u42', { limit: 100 })],
     ['events by type', () => admin.listEvents({ type: 'revoked' }, undefined, 100)],
     ['events by user', () => admin.listEvents({ userId: 'u42' }, undefined, 100)],
   ]

@@ -3,7 +3,7 @@
 import postgres from 'postgres'
 import pino from 'pino'
 import t from 'tap'
-import { createClient } from '../../src/client/index.js'
+import { createClient } from '../../packages/client/src/index.js'
 import { loadConfig } from '../../src/config.js'
 import { buildServer } from '../../src/server.js'
 import { ADMIN_KEY, BASE_ENV, call, setup } from '../helpers/app.js'

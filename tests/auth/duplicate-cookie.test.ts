@@ -1,7 +1,7 @@
 // Cookie tossing: the session cookie's name sent twice is refused (401 not_found), never guessed, unless it has the __Host-
 // prefix; the same for GET /v1/auth and for the integration kit's middleware.
 import t from 'tap'
-import { readCookie, SessionGuard } from '../../src/middleware/core.js'
+import { readCookie, SessionGuard } from '../../packages/client/src/core.js'
 import { APP_KEY, call, setup } from '../helpers/app.js'
 import { assertSessionInvalid, issue, reconfigure } from '../sessions/_support.js'
 

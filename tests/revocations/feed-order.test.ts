@@ -1,5 +1,6 @@
 // GET /v1/revocations under transactions that commit out of order: an event that commits after a later one was served
 // is still served, never skipped behind the cursor.
+import type { ReservedSql } from 'postgres'
 import t from 'tap'
 import { call, setup } from '../helpers/app.js'
 import { createSession } from '../helpers/sessions.js'
@@ -16,7 +17,7 @@ t.test('revocations: events that commit out of order are all served, in an order
     return res.json() as Page
   }
   const start = ((await call(app, { method: 'GET', url: '/v1/revocations' })).json() as Page).nextCursor
-  const revokeIn = (tx: typeof sql, id: string) => tx`
+  const revokeIn = (tx: ReservedSql, id: string) => tx`
     with s as (update sessions set revoked_at = now(), revoke_reason = 'logout' where id = ${id} returning *)
     insert into audit_events (type, session_id, user_id, actor, reason) select 'revoked', id, user_id, 'test', 'logout' from s`
 
