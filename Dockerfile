@@ -1,9 +1,10 @@
-# syntax=docker/dockerfile:1
 # The session service image: compiled with dev dependencies in one stage, run with production dependencies only in the
 # next, as an unprivileged user. It has no embedded Postgres (optional dependencies are left out): set DATABASE_URL.
 # Secrets (API_KEYS, ADMIN_API_KEYS, the database password) come from the environment at run time, never from here.
+# Node 24, the current LTS line (CI runs the suite on it too); Debian 12 (bookworm) underneath, named so that a new
+# Debian release does not change the base unannounced.
 
-FROM node:20-slim AS build
+FROM node:24-bookworm-slim AS build
 WORKDIR /app
 COPY package.json package-lock.json ./
 # npm ci's postinstall builds when it can (here src/ is not there yet, so it does nothing): the script must be there first.
@@ -17,7 +18,7 @@ COPY tsconfig.json tsconfig.build.json ./
 COPY src ./src
 RUN npm run build
 
-FROM node:20-slim AS runtime
+FROM node:24-bookworm-slim AS runtime
 ENV NODE_ENV=production \
     HOST=0.0.0.0 \
     PORT=8080

@@ -1,6 +1,7 @@
 // The deployment files checked without a Docker engine: compose's services, healthchecks and secrets, the Dockerfile's
 // stages, user and start command (the one the e2e test runs), and deploy/nginx.conf (nginx -t when nginx is installed).
-import { readFileSync } from 'node:fs'
+import { spawnSync } from 'node:child_process'
+import { readFileSync, statSync } from 'node:fs'
 import path from 'node:path'
 import t from 'tap'
 import { parse } from 'yaml'
@@ -13,7 +14,8 @@ interface ComposeService {
   build?: unknown
   command?: string[]
   environment?: Record<string, string>
-  healthcheck?: { test: string[] }
+  healthcheck?: { test?: string[]; disable?: boolean }
+  networks?: Record<string, { ipv4_address?: string } | null>
   depends_on?: Record<string, { condition: string }>
   volumes?: string[]
   deploy?: { replicas?: number }
@@ -22,7 +24,11 @@ interface ComposeService {
 
 const read = (file: string) => readFileSync(path.join(ROOT, file), 'utf8')
 // Compose accepts YAML merge keys (<<: *anchor), which YAML 1.2 leaves out unless asked.
-const compose = parse(read('docker-compose.yml'), { merge: true }) as { services: Record<string, ComposeService>; volumes?: Record<string, unknown> }
+const compose = parse(read('docker-compose.yml'), { merge: true }) as {
+  services: Record<string, ComposeService>
+  volumes?: Record<string, unknown>
+  networks?: Record<string, { ipam?: { config?: Array<{ subnet?: string; ip_range?: string }> } }>
+}
 const services = compose.services
 const packageJson = JSON.parse(read('package.json')) as { scripts: Record<string, string> }
 const nginxConf = read('deploy/nginx.conf')
@@ -38,7 +44,7 @@ t.test('compose: postgres:16 with a named volume and a pg_isready healthcheck', 
   const volume = (postgres.volumes ?? []).find((entry) => entry.endsWith(':/var/lib/postgresql/data'))
   t.ok(volume, 'the data directory is a volume')
   t.ok(compose.volumes && volume!.split(':')[0] in compose.volumes, 'a named volume declared at the top level')
-  t.match(postgres.healthcheck?.test.join(' '), /pg_isready/, 'healthcheck: pg_isready')
+  t.match(postgres.healthcheck?.test?.join(' '), /pg_isready/, 'healthcheck: pg_isready')
 })
 
 t.test('compose: a one-shot migrate runs `npm run migrate`\'s command once postgres is healthy', async (t) => {
@@ -48,6 +54,7 @@ t.test('compose: a one-shot migrate runs `npm run migrate`\'s command once postg
   t.equal(migrate.image, SESSION_IMAGE, 'the service image')
   t.equal(migrate.restart, 'no', 'runs once')
   t.equal(migrate.depends_on?.postgres?.condition, 'service_healthy', 'after postgres is healthy')
+  t.equal(migrate.healthcheck?.disable, true, 'without the image\'s healthcheck, which a one-shot never passes')
 })
 
 t.test('compose: three session nodes with MIGRATE=false, started after migrate completed, each with a healthcheck', async (t) => {
@@ -57,7 +64,7 @@ t.test('compose: three session nodes with MIGRATE=false, started after migrate c
     t.ok(service.build, `${name} builds from the Dockerfile`)
     t.equal(environment(service).MIGRATE, 'false', `${name}: MIGRATE=false`)
     t.equal(service.depends_on?.migrate?.condition, 'service_completed_successfully', `${name} waits for migrate`)
-    t.match(service.healthcheck?.test.join(' '), /\/healthz/, `${name} has a /healthz healthcheck`)
+    t.match(service.healthcheck?.test?.join(' '), /\/healthz/, `${name} has a /healthz healthcheck`)
     t.match(environment(service).DATABASE_URL, /@postgres:5432\//, `${name} uses the compose postgres`)
   }
 })
@@ -71,14 +78,46 @@ t.test('compose: nginx fills every placeholder of deploy/nginx.conf, pointing at
   t.equal(env.NGINX_ENVSUBST_OUTPUT_DIR, '/etc/nginx', 'the template becomes /etc/nginx/nginx.conf')
   const names = placeholders(nginxConf)
   t.same(names.filter((name) => env[name] === undefined), [], `compose sets all of ${names.join(', ')}`)
-  const upstreams = names.filter((name) => name.startsWith('SESSION_UPSTREAM_')).map((name) => env[name])
-  t.same([...upstreams].sort(), sessionNodes.map(([name]) => `${name}:8080`).sort(), 'one upstream server per node, on the image\'s PORT')
-  t.equal(env.APP_UPSTREAM?.split(':')[0], 'app', 'the app upstream is the app service')
+  // nginx resolves an upstream's host names once, at start, and refuses to start while one does not resolve (a stopped
+  // container's): compose hands it each node's fixed address instead.
+  const upstreams = names.filter((name) => name.startsWith('SESSION_UPSTREAM_')).map((name) => interpolate(env[name]))
+  t.same([...upstreams].sort(), sessionNodes.map(([name]) => `${fixedAddress(name)}:8080`).sort(), 'one upstream server per node: its fixed address, on the image\'s PORT')
+  t.equal(interpolate(env.APP_UPSTREAM), `${fixedAddress('app')}:8000`, 'the app upstream is the app service\'s fixed address')
+  for (const value of [...upstreams, interpolate(env.APP_UPSTREAM)]) t.match(value, /^\d+\.\d+\.\d+\.\d+:\d+$/, `${value}: an address, no name to resolve`)
   t.ok(services.app?.command, 'an example app service')
   for (const [name] of sessionNodes) t.equal(nginx.depends_on?.[name]?.condition, 'service_healthy', `nginx waits for ${name}`)
   // nginx authenticates to GET /v1/auth with a key the nodes accept.
   const nginxKey = env.NGINX_AUTH_API_KEY?.match(/^\$\{([A-Z_]+)/)?.[1]
   t.ok(nginxKey !== undefined && environment(sessionNodes[0][1]).API_KEYS.includes(`:\${${nginxKey}`), 'nginx\'s key is in the nodes\' API_KEYS')
+})
+
+// What compose makes of `${NAME:-default}` when NAME is not set (the defaults are what the file promises).
+function interpolate(value: string | undefined): string {
+  return (value ?? '').replace(/\$\{[A-Z][A-Z0-9_]*:-([^}]*)\}/g, '$1')
+}
+function fixedAddress(service: string): string {
+  return interpolate(services[service]?.networks?.default?.ipv4_address)
+}
+const ipv4 = (address: string) => address.split('.').reduce((sum, part) => sum * 256 + Number(part), 0)
+function inCidr(address: string, cidr: string): boolean {
+  const [base, bits] = cidr.split('/')
+  const size = 2 ** (32 - Number(bits))
+  return Math.floor(ipv4(address) / size) === Math.floor(ipv4(base) / size)
+}
+
+t.test('compose: the nodes and the app have fixed addresses in the subnet, outside the range other containers get', async (t) => {
+  const [config] = compose.networks?.default?.ipam?.config ?? []
+  const subnet = interpolate(config?.subnet)
+  const range = interpolate(config?.ip_range)
+  t.match(subnet, /^\d+\.\d+\.\d+\.\d+\/\d+$/, `the default network has a subnet (${subnet})`)
+  t.ok(range !== '' && inCidr(range.split('/')[0], subnet), `dynamic addresses come from ip_range ${range}, inside it`)
+  const fixed = [...sessionNodes.map(([name]) => name), 'app'].map((name) => ({ name, address: fixedAddress(name) }))
+  for (const { name, address } of fixed) {
+    t.ok(/^\d+\.\d+\.\d+\.\d+$/.test(address) && inCidr(address, subnet), `${name}: ${address}, in ${subnet}`)
+    t.notOk(inCidr(address, range), `${name}: outside ${range}, so a container created while ${name} is down cannot take its address`)
+  }
+  t.equal(new Set(fixed.map(({ address }) => address)).size, fixed.length, 'all different')
+  t.match(read('.env.example'), /^SUBNET_PREFIX=/m, '.env.example shows SUBNET_PREFIX, to move the network')
 })
 
 t.test('compose: every long-running service has a healthcheck', async (t) => {
@@ -138,7 +177,9 @@ t.test('Dockerfile: build stage, slim runtime with production dependencies, non-
   t.ok(build.some(({ op, args }) => op === 'RUN' && /npm ci\b/.test(args) && !/--omit=dev/.test(args)), 'the build stage installs dev dependencies')
   t.ok(build.some(({ op, args }) => op === 'RUN' && /npm run build/.test(args)), 'and runs npm run build')
   const runtime = all.slice(froms.at(-1)!.i)
-  t.match(froms.at(-1)!.args, /^node:20-slim\b/, 'the runtime is node:20-slim')
+  t.ok(froms.every(({ args }) => /^node:24-bookworm-slim\b/.test(args)), 'every stage is node:24-bookworm-slim (Node 24, the current LTS line)')
+  t.match(services.app?.image, /^node:24-bookworm-slim$/, 'and so is the example app')
+  t.notMatch(read('Dockerfile'), /^#\s*syntax=/m, 'no # syntax= line: a BuildKit build then never fetches a frontend image')
   t.ok(runtime.some(({ op, args }) => op === 'RUN' && /npm ci/.test(args) && /--omit=dev/.test(args) && /--omit=optional/.test(args)),
     'production dependencies only, without the embedded Postgres binaries')
   t.ok(runtime.some(({ op, args }) => op === 'COPY' && /--from=build/.test(args) && /dist/.test(args)), 'dist/ comes from the build stage')
@@ -179,7 +220,9 @@ t.test('nginx.conf: round-robin without stickiness, keepalive below the service\
   const keepaliveTimeout = Number(/keepalive_timeout (\d+)s;/.exec(upstream)?.[1])
   t.ok(keepaliveTimeout > 0 && keepaliveTimeout < KEEP_ALIVE_TIMEOUT_MS / 1000,
     `upstream keepalive_timeout ${keepaliveTimeout} s < the service's keepAliveTimeout ${KEEP_ALIVE_TIMEOUT_MS / 1000} s`)
-  t.match(nginxConf, /add_header X-Upstream \$upstream_addr always;/, 'X-Upstream names the node that answered')
+  t.match(nginxConf, /add_header X-Upstream \$upstream_name_1\$upstream_name_2\$upstream_name_3 always;/, 'X-Upstream names the nodes tried (tests/e2e checks the names)')
+  const connectTimeout = /proxy_connect_timeout (\d+)ms;/.exec(nginxConf)?.[1]
+  t.ok(Number(connectTimeout) > 0 && Number(connectTimeout) <= 500, `proxy_connect_timeout ${connectTimeout} ms: a node whose address drops packets costs at most that`)
   t.notMatch(nginxConf.replace(/#.*/g, ''), /proxy_(hide_header|ignore_headers)\s+(Set-)?Cookie|proxy_cookie_(domain|path)\s+(?!off)/i, 'Cookie and Set-Cookie pass untouched')
 
   const blocks = locations(nginxConf)
@@ -212,4 +255,27 @@ t.test('nginx.conf: nginx -t accepts it, filled as compose fills it', { skip: ng
   }
   const { ok, output } = testNginxConf(nginxBin!, prefix, renderNginxConf(values, readFileSync(NGINX_CONF, 'utf8')))
   t.ok(ok, `nginx -t: ${output.trim()}`)
+  // Why compose gives nginx addresses: with a host name that does not resolve (a stopped container's), nginx refuses.
+  const named = testNginxConf(nginxBin!, prefix, renderNginxConf({ ...values, SESSION_UPSTREAM_2: 'session-2.invalid:8080' }, readFileSync(NGINX_CONF, 'utf8')))
+  t.notOk(named.ok, 'with a node\'s name that does not resolve, nginx -t fails')
+  t.match(named.output, /host not found in upstream/, `nginx says: ${named.output.trim().split('\n')[0]}`)
+})
+
+t.test('deploy/rolling-update.sh: executable, strict bash, one node at a time, DOCKER replaceable; shellcheck when installed', async (t) => {
+  const script = read('deploy/rolling-update.sh')
+  t.ok((statSync(path.join(ROOT, 'deploy', 'rolling-update.sh')).mode & 0o111) !== 0, 'executable')
+  t.match(script, /^#!\/usr\/bin\/env bash\n/, 'bash')
+  t.match(script, /^set -euo pipefail$/m, 'set -euo pipefail')
+  t.match(script, /DOCKER:-docker/, 'the docker command comes from DOCKER (the test\'s stand-in), docker by default')
+  t.match(script, /compose run --rm --no-deps -T migrate/, 'migrate runs alone')
+  t.match(script, /compose up -d --no-deps /, 'each node is replaced alone')
+  t.match(script, /session-1 session-2 session-3/, 'the compose file\'s nodes')
+  for (const [name] of sessionNodes) t.match(script, new RegExp(`\\b${name}\\b`), `${name} is in its list`)
+  t.match(read('README.md'), /deploy\/rolling-update\.sh/, 'README points to it')
+  const shellcheck = spawnSync('shellcheck', ['deploy/rolling-update.sh', 'tests/support/fake-docker'], { cwd: ROOT, encoding: 'utf8' })
+  if (shellcheck.error !== undefined) {
+    t.comment('shellcheck is not installed (apt-get install shellcheck): skipped')
+  } else {
+    t.equal(shellcheck.status, 0, `shellcheck finds nothing${shellcheck.stdout === '' ? '' : `: ${shellcheck.stdout}`}`)
+  }
 })

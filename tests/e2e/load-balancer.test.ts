@@ -1,7 +1,9 @@
 // deploy/nginx.conf in front of three real service processes on one database: any node serves any session, logout holds
-// everywhere at once, kill -9 and a rolling restart lose no session and log nobody out, auth_request guards an app.
+// everywhere at once, kill -9 and a rolling restart lose no session and log nobody out, nginx starts and serves while a
+// node's address drops packets (and such a node costs at most the connect timeout), auth_request guards an app.
+import { spawn } from 'node:child_process'
 import http from 'node:http'
-import type { AddressInfo } from 'node:net'
+import net, { type AddressInfo } from 'node:net'
 import { parseSetCookie } from 'set-cookie-parser'
 import t from 'tap'
 import { freshDatabase } from '../helpers/db.js'
@@ -14,11 +16,13 @@ const NGINX_KEY = 'e2e-nginx-secret-0123456789abcdef'
 const APP_SET_COOKIES = ['lang=en; Path=/; HttpOnly', `pref=${'p'.repeat(3800)}; Path=/; Secure; SameSite=None`]
 
 const nginxBin = findNginx()
+// Several scenarios with node restarts: about 40 s on an idle machine, minutes on a busy one.
+t.setTimeout(400_000)
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
 interface Reply {
   status: number // 0: no HTTP answer at all (connection error or timeout)
-  upstream: string // nginx's $upstream_addr: every node tried, in order
+  upstream: string // X-Upstream: the name of every node tried, in order
   node: string // the node that answered
   at: number // performance.now() when the request started
   ms: number
@@ -66,6 +70,57 @@ function percentile(values: number[], p: number): number {
   return Math.round(sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))])
 }
 
+// How a TCP connect ends within ms: accepted (the handshake completed), refused (RST: nothing listens), or timeout (no
+// answer at all: the SYN was dropped).
+function connectOutcome(port: number, ms: number): Promise<{ outcome: 'connected' | 'refused' | 'timeout'; socket: net.Socket }> {
+  return new Promise((resolve) => {
+    const socket = net.connect({ host: '127.0.0.1', port })
+    const timer = setTimeout(() => resolve({ outcome: 'timeout', socket }), ms)
+    socket.once('connect', () => { clearTimeout(timer); resolve({ outcome: 'connected', socket }) })
+    socket.once('error', () => { clearTimeout(timer); resolve({ outcome: 'refused', socket }) })
+  })
+}
+
+// A listener that never accepts: its process blocks right after listen() with a backlog of 1. Once the kernel has
+// completed as many handshakes as that queue holds, it drops every further SYN, so a connection to this address waits
+// and times out, exactly as one to a stopped container's address on a Docker network does (on loopback, a port where
+// nothing listens answers at once with a reset instead, which is not what nginx meets in production).
+const NEVER_ACCEPTS = `
+const server = require('node:net').createServer()
+server.listen({ host: '127.0.0.1', port: 0, backlog: 1 }, () => {
+  process.stdout.write(server.address().port + '\\n')
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
+})`
+
+async function droppingAddress(t: { teardown(fn: () => unknown): void }): Promise<string> {
+  const child = spawn(process.execPath, ['-e', NEVER_ACCEPTS], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const held: net.Socket[] = []
+  t.teardown(() => {
+    for (const socket of held) socket.destroy()
+    child.kill('SIGKILL')
+  })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    child.stdout!.setEncoding('utf8').on('data', (chunk: string) => {
+      out += chunk
+      if (out.includes('\n')) resolve(Number(out.trim()))
+    })
+    child.once('exit', (code) => reject(new Error(`the listener that never accepts exited with ${code}`)))
+  })
+  // Fill the accept queue with connections nobody accepts; the first connect that gets no answer proves it is full.
+  for (let i = 0; i < 16; i++) {
+    const { outcome, socket } = await connectOutcome(port, 300)
+    if (outcome === 'connected') {
+      held.push(socket)
+      continue
+    }
+    socket.destroy()
+    if (outcome === 'timeout') return `127.0.0.1:${port}`
+    throw new Error(`a connection to the listener that never accepts was ${outcome}`)
+  }
+  throw new Error('the accept queue never filled')
+}
+
 // "N failed (x × 401, y × 5xx, z errors)"
 function failures(replies: Reply[]): { failed: Reply[]; text: string } {
   const failed = replies.filter((reply) => reply.status !== 200)
@@ -98,10 +153,13 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
     if (!ports.includes(port)) ports.push(port)
   }
   const addrs = ports.map((port) => `127.0.0.1:${port}`)
+  // What X-Upstream calls them: deploy/nginx.conf maps each node's address to its compose service name.
+  const names = ['session-1', 'session-2', 'session-3']
   const env = { HOST: '127.0.0.1', DATABASE_URL: url, MIGRATE: 'false', API_KEYS: `app:${APP_KEY},nginx:${NGINX_KEY}`, LOG_LEVEL: 'warn', DATABASE_POOL_MAX: '5' }
   const startNode = async (port: number): Promise<Service> => {
     const service = startService(t, { ...env, PORT: String(port) }, { port })
-    await service.waitUntilServing()
+    // Generous: on a busy machine three nodes starting at once can take more than the default 15 s.
+    await service.waitUntilServing(60_000)
     return service
   }
   const nodes = await Promise.all(ports.map(startNode))
@@ -140,16 +198,16 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
 
   // Validations of the given tokens by `concurrency` loops until `during` is done; during() sees the replies so far.
   // One more loop logs in (creates) meanwhile: nginx never replays a create, so those are reported, not required to pass.
-  const stream = async (tokens: string[], concurrency: number, during: (replies: Reply[]) => Promise<void>): Promise<{ replies: Reply[]; creates: Reply[] }> => {
+  const stream = async (tokens: string[], concurrency: number, during: (replies: Reply[]) => Promise<void>, base = lb): Promise<{ replies: Reply[]; creates: Reply[] }> => {
     const replies: Reply[] = []
     const creates: Reply[] = []
     let running = true
     const loops = Array.from({ length: concurrency }, async (_, loop) => {
-      for (let n = loop; running; n++) replies.push(await validate(lb, tokens[n % tokens.length]))
+      for (let n = loop; running; n++) replies.push(await validate(base, tokens[n % tokens.length]))
     })
     const logins = (async () => {
       for (let n = 0; running; n++) {
-        creates.push(await send(lb, 'POST', '/v1/sessions', { body: { userId: `login-${n}` } }))
+        creates.push(await send(base, 'POST', '/v1/sessions', { body: { userId: `login-${n}` } }))
         await sleep(10)
       }
     })()
@@ -172,12 +230,12 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
   }
 
   // Resolves once nginx has routed a validation of the stream to `addr` (started after `since`) and it answered 200.
-  const backInRotation = async (replies: Reply[], addr: string, since: number, timeoutMs = 10_000): Promise<number> => {
+  const backInRotation = async (replies: Reply[], name: string, since: number, timeoutMs = 10_000): Promise<number> => {
     const deadline = performance.now() + timeoutMs
     for (;;) {
-      const hit = replies.find((reply) => reply.at >= since && reply.node === addr && reply.status === 200)
+      const hit = replies.find((reply) => reply.at >= since && reply.node === name && reply.status === 200)
       if (hit !== undefined) return hit.at + hit.ms
-      if (performance.now() > deadline) throw new Error(`nginx sent no request to ${addr} within ${timeoutMs} ms`)
+      if (performance.now() > deadline) throw new Error(`nginx sent no request to ${name} within ${timeoutMs} ms`)
       await sleep(20)
     }
   }
@@ -200,8 +258,9 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
     const replies: Reply[] = []
     for (let i = 0; i < 12; i++) replies.push(await validate(lb, token))
     t.same(replies.map((reply) => reply.status), Array(12).fill(200), 'every validation answers 200')
-    const perNode = addrs.map((addr) => replies.filter((reply) => reply.node === addr).length)
+    const perNode = names.map((name) => replies.filter((reply) => reply.node === name).length)
     t.ok(perNode.every((count) => count > 0), `all three nodes answered (${perNode.join(' / ')})`)
+    t.same([...new Set(replies.map((reply) => reply.upstream))].sort(), names, 'X-Upstream names the node that answered: session-1, session-2, session-3')
     t.comment(`round-robin: 12 validations of one session, ${replies.filter((r) => r.status !== 200).length} failed, answered by the three nodes ${perNode.join(' / ')} times`)
   })
 
@@ -222,7 +281,7 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
       }
       // The very next requests, through nginx (round-robin moves on to the other nodes) and straight to each node.
       const viaNginx = [await validate(lb, token), await validate(lb, token)]
-      const direct = await Promise.all(addrs.map(async (addr) => ({ ...(await validate(`http://${addr}`, token)), node: addr })))
+      const direct = await Promise.all(addrs.map(async (addr, i) => ({ ...(await validate(`http://${addr}`, token)), node: names[i] })))
       const next = [...viaNginx, ...direct]
       requests += next.length
       for (const reply of next) {
@@ -253,7 +312,7 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
     const { failed, text } = failures(replies)
     const after = replies.filter((reply) => reply.at >= killedAt)
     const retried = after.filter((reply) => reply.upstream.includes(','))
-    const triedDead = after.filter((reply) => reply.upstream.split(', ').includes(addrs[victim]))
+    const triedDead = after.filter((reply) => reply.upstream.split(', ').includes(names[victim]))
     const lastDeadTry = triedDead.length === 0 ? 0 : Math.round(Math.max(...triedDead.map((reply) => reply.at)) - killedAt)
     // nginx marks the node down (max_fails=1) on the first attempt that fails: by the time that request is answered.
     const markedDownAt = triedDead.length === 0 ? killedAt : Math.min(...triedDead.map((reply) => reply.at + reply.ms))
@@ -265,8 +324,8 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
     t.same(recovered.filter((reply) => reply.status !== 200).length, 0,
       `every validation after nginx marked the node down (${Math.round(markedDownAt - killedAt)} ms after the kill) succeeds`)
     t.ok(recovered.length > 20, `and there were many of them (${recovered.length})`)
-    const survivors = addrs.filter((_, i) => i !== victim)
-    t.ok(survivors.every((addr) => after.some((reply) => reply.node === addr && reply.status === 200)), 'both survivors kept answering')
+    const survivors = names.filter((_, i) => i !== victim)
+    t.ok(survivors.every((name) => after.some((reply) => reply.node === name && reply.status === 200)), 'both survivors kept answering')
     const check = await Promise.all(tokens.map((token) => validate(lb, token)))
     t.same(check.map((reply) => reply.status), Array(tokens.length).fill(200), 'every session still validates: none was lost')
     t.comment(`kill -9: ${replies.length} validations (${after.length} after the kill), ${text}, ${retried.length} retried on another node by nginx, ` +
@@ -286,7 +345,7 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
     const logs = logMark()
     const { replies, creates } = await stream(tokens, 4, async (replies) => {
       // A node restarted in the previous scenario may still be marked down: start with all three in rotation.
-      for (const addr of addrs) await backInRotation(replies, addr, started)
+      for (const name of names) await backInRotation(replies, name, started)
       for (let i = 0; i < nodes.length; i++) {
         const stoppedAt = performance.now()
         nodes[i].child.kill('SIGTERM')
@@ -296,7 +355,7 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
         const servingAt = performance.now()
         // The rule for a rolling restart behind passive health checks: stop the next node only once nginx sends
         // traffic to this one again (at most fail_timeout after it went down).
-        const rotationAt = await backInRotation(replies, addrs[i], servingAt)
+        const rotationAt = await backInRotation(replies, names[i], servingAt)
         steps.push(`node ${i + 1}: exit ${Math.round(exitedAt - stoppedAt)} ms, serving ${Math.round(servingAt - stoppedAt)} ms, back in rotation ${Math.round(rotationAt - stoppedAt)} ms`)
       }
       await sleep(300)
@@ -311,6 +370,50 @@ t.test('nginx in front of three service nodes on one database', { skip: nginxBin
     const loginResults = logins(creates)
     t.same(loginResults.unexpected, [], 'a login that fails is a 503 unavailable, which the client may retry')
     t.comment(`rolling restart: ${loginResults.text}; ${logs()}`)
+  })
+
+  await t.test('nginx starts and serves while a node\'s address drops packets, and that node costs at most the connect timeout', async (t) => {
+    // Compose gives nginx the nodes' fixed addresses, never their names (deploy/nginx.conf): a stopped node is then an
+    // address that drops packets, not a name that does not resolve, and nginx must start and serve regardless.
+    const dead = await droppingAddress(t)
+    const probe = await connectOutcome(Number(dead.split(':')[1]), 1_000)
+    probe.socket.destroy()
+    t.equal(probe.outcome, 'timeout', 'a connection to session-2\'s address is neither accepted nor refused: its SYN is dropped')
+    const port = await freePort()
+    const started = performance.now()
+    const down = await startNginx(t, nginxBin!, renderNginxConf({
+      NGINX_LISTEN: `127.0.0.1:${port}`,
+      SESSION_UPSTREAM_1: addrs[0],
+      SESSION_UPSTREAM_2: dead,
+      SESSION_UPSTREAM_3: addrs[2],
+      APP_UPSTREAM: `127.0.0.1:${(app.address() as AddressInfo).port}`,
+      NGINX_AUTH_API_KEY: NGINX_KEY,
+    }), port)
+    const base = `http://127.0.0.1:${port}`
+    t.pass(`nginx started with session-2 down, listening after ${Math.round(performance.now() - started)} ms`)
+
+    const sessions = await Promise.all(Array.from({ length: 20 }, (_, i) => create(`outage-${i}`)))
+    const tokens = sessions.map((session) => session.token)
+    // Over 7 s, nginx probes the dead node about every fail_timeout (3 s): two or three requests meet it.
+    const { replies, creates } = await stream(tokens, 4, async () => { await sleep(7_000) }, base)
+    const { failed, text } = failures(replies)
+    explain(t, failed)
+    t.ok(replies.length > 50, `a steady stream (${replies.length} validations)`)
+    t.equal(failed.length, 0, 'every validation answered 200')
+    const metDead = replies.filter((reply) => reply.upstream.split(', ').includes('session-2'))
+    t.ok(metDead.length >= 1, `nginx tried the dead node (${metDead.length} times) and passed the request on`)
+    t.ok(metDead.every((reply) => reply.status === 200 && reply.node !== 'session-2'), 'each of those was answered by another node')
+    const slowest = percentile(replies.map((reply) => reply.ms), 100)
+    const p99 = percentile(replies.map((reply) => reply.ms), 99)
+    // proxy_connect_timeout is 300 ms: a request that meets the dead node waits that long, then goes on. Before, 2 s.
+    t.ok(Math.max(...metDead.map((reply) => reply.ms)) < 1_000, `a request that met the dead node took at most ${Math.round(Math.max(...metDead.map((reply) => reply.ms)))} ms`)
+    t.ok(p99 < 1_000, `p99 ${p99} ms`)
+    const createFailures = creates.filter((reply) => reply.status !== 201)
+    t.same(createFailures.map(({ status, upstream }) => ({ status, upstream })), [], 'every login succeeded: a connect timeout means no node received it, so nginx passed it on')
+    const retried = down.accessLog().split('\n').filter((line) => /upstream=\S+, /.test(line)).length
+    t.comment(`node outage (session-2 drops packets): ${replies.length} validations in 7 s, ${text}, latency p50 ${percentile(replies.map((r) => r.ms), 50)} ms / ` +
+      `p99 ${p99} ms / max ${slowest} ms; ${metDead.length} met the dead node (${metDead.map((reply) => Math.round(reply.ms)).join(', ')} ms); ` +
+      `${creates.length} logins, ${createFailures.length} failed; nginx passed ${retried} requests on`)
   })
 
   await t.test('auth_request: a valid cookie reaches the app with X-User-Id; no cookie or a revoked one is a 401', async (t) => {
