@@ -15,7 +15,15 @@ export interface Migration { version: number; name: string; file: string }
 
 export async function listMigrations(dir = SQL_DIR): Promise<Migration[]> {
   const files = (await readdir(dir)).filter((file) => MIGRATION_FILE.test(file)).sort()
-  return files.map((file) => ({ version: Number(MIGRATION_FILE.exec(file)![1]), name: file, file: path.join(dir, file) }))
+  const migrations = files.map((file) => ({ version: Number(MIGRATION_FILE.exec(file)![1]), name: file, file: path.join(dir, file) }))
+  // Two files of one number: the second would be skipped as applied on a database that has the first, or fail on the
+  // version's primary key on a new one. Refused before anything runs.
+  for (let i = 1; i < migrations.length; i++) {
+    if (migrations[i].version === migrations[i - 1].version) {
+      throw new Error(`two migrations share the number ${migrations[i].version}: ${migrations[i - 1].name} and ${migrations[i].name}`)
+    }
+  }
+  return migrations
 }
 
 // How long a migration statement may wait for a table lock before it gives up and tries again: while a DDL statement waits,

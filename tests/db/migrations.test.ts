@@ -1,5 +1,7 @@
 // migrate(): every sql/NNN file once, recorded in schema_migrations, idempotent, safe when nodes start together, on Postgres 15.
-import { readdir } from 'node:fs/promises'
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
 import t from 'tap'
 import { connect } from '../../src/db.js'
 import { listMigrations, migrate, SQL_DIR } from '../../src/migrate.js'
@@ -18,6 +20,13 @@ t.test('every file in sql/ is a numbered migration with a unique version', async
   t.same(migrations.map((m) => m.name), files, 'no .sql file is silently skipped by the name pattern')
   const versions = migrations.map((m) => m.version)
   t.equal(new Set(versions).size, versions.length, 'versions are unique')
+})
+
+t.test('two files of one number are refused before anything runs', async (t) => {
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'migrations-'))
+  t.teardown(() => rm(dir, { recursive: true, force: true }))
+  for (const name of ['001_a.sql', '002_b.sql', '002_c.sql']) await writeFile(path.join(dir, name), 'select 1;\n')
+  await t.rejects(listMigrations(dir), /two migrations share the number 2: 002_b\.sql and 002_c\.sql/)
 })
 
 t.test('a fresh database: each migration applied once and recorded; a second run applies nothing', async (t) => {
