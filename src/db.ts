@@ -1,4 +1,5 @@
 // Opens the postgres.js pool for the configured database (or the embedded one when DATABASE_URL is unset).
+import { randomInt } from 'node:crypto'
 import postgres from 'postgres'
 import type { Config } from './config.js'
 import { isConflict } from './errors.js'
@@ -39,7 +40,7 @@ export function retryingConflicts(sql: Sql): Sql {
     } catch (err) {
       if (!isConflict(err)) throw err
       // A moment's pause lets the transaction that won the conflict commit first.
-      await new Promise((resolve) => setTimeout(resolve, 10 + Math.random() * 40))
+      await new Promise((resolve) => setTimeout(resolve, randomInt(10, 50)))
       return begin(...args)
     }
   }
