@@ -7,7 +7,6 @@ import type { Actor } from '../sessions/service.js'
 import { DEFAULT_REVOKE_REASON, eventFor } from '../sessions/service.js'
 import * as store from '../sessions/store.js'
 import type { JudgedRow } from '../sessions/types.js'
-import { notifyChanged } from '../sessions/change-feed.js'
 import * as stats from './stats-store.js'
 
 export const MASS_REVOKE_BATCH = 1000
@@ -59,7 +58,6 @@ export function createAdminService({ sql, metrics, forgetLocally }: { sql: Sql; 
       const batch = await sql.begin(async (tx) => {
         const rows = await store.revokeMatching(tx, filter, finalReason, MASS_REVOKE_BATCH)
         await audit.insertEvents(tx, rows.map((row) => eventFor('revoked', row, actor, finalReason)))
-        await notifyChanged(tx, rows.map((row) => row.id))
         return rows.map((row) => row.id)
       })
       forgetLocally(batch)

@@ -1,4 +1,4 @@
-// Session change notifications: NOTIFY inside each lifecycle transaction, and a per-node LISTEN connection that reconnects with backoff.
+// Session change notifications: NOTIFY from a trigger on sessions (sql/007), and a per-node LISTEN connection that reconnects with backoff.
 import postgres from 'postgres'
 import type { Db } from '../db.js'
 
@@ -6,7 +6,8 @@ export const CHANGES_CHANNEL = 'session_changes'
 const LISTENER_APPLICATION_NAME = 'session-service-listener'
 const MAX_BACKOFF_MS = 5000
 
-// Delivered to listeners only if, and when, the surrounding transaction commits.
+// Sent by the sessions_changed trigger (sql/007) for every change of what validate returns, touches aside; delivered to
+// listeners only if, and when, the changing transaction commits. Kept for callers that announce a change by hand.
 export async function notifyChanged(db: Db, sessionIds: string[]): Promise<void> {
   if (sessionIds.length === 0) return
   await db`select pg_notify(${CHANGES_CHANNEL}, id) from unnest(${sessionIds}::text[]) as changed(id)`

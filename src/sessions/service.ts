@@ -3,7 +3,6 @@ import type { Config, Policy } from '../config.js'
 import type { Sql } from '../db.js'
 import * as audit from '../audit/store.js'
 import type { SessionCache } from './cache.js'
-import { notifyChanged } from './change-feed.js'
 import { invalidRequest, notFound, sessionInvalid, sessionLimit, versionConflict, type AppError } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import { checkDataShape, checkDataSize } from './data.js'
@@ -58,8 +57,9 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
     throw error
   }
 
-  // Every change that can end a session or alter what validate returns is announced with notifyChanged inside its
-  // transaction (for other nodes' caches) and, once committed, forgotten here before the caller hears of it.
+  // Every change that can end a session or alter what validate returns is announced to other nodes by the sessions_changed
+  // trigger (sql/007, a NOTIFY delivered on commit, whatever statement made the change) and, once committed, forgotten
+  // here before the caller hears of it.
   function forgetLocally(sessionIds: Iterable<string>): void {
     if (cache === undefined) return
     for (const id of sessionIds) cache.evictSession(id)
@@ -104,7 +104,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
         if (policy.onLimit === 'reject') throw sessionLimit(policy.maxPerUser)
         const evicted = await store.revokeLeastRecentlySeen(tx, input.userId, policy.name, active - policy.maxPerUser + 1, DEFAULT_REVOKE_REASON.limit)
         await audit.insertEvents(tx, evicted.map((old) => eventFor('limit_evicted', old, actor, DEFAULT_REVOKE_REASON.limit)))
-        await notifyChanged(tx, evicted.map((old) => old.id))
         evictedIds.push(...evicted.map((old) => old.id))
       }
       return store.insertSessionWithEvent(tx, newRow, actor.name)
@@ -167,7 +166,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
       }
       await store.insertRotatedToken(tx, oldHash, rotated.id)
       await audit.insertEvents(tx, [eventFor('rotated', rotated, actor, DEFAULT_REVOKE_REASON.rotated)])
-      await notifyChanged(tx, [rotated.id])
       return rotated
     })
     forgetLocally([row.id])
@@ -209,7 +207,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
       checkDataSize(next as Json)
       const updated = await store.updateData(tx, id, next)
       await audit.insertEvents(tx, [eventFor('data_updated', updated, actor)])
-      await notifyChanged(tx, [id])
       return updated
     })
     forgetLocally([id])
@@ -226,7 +223,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
         return undefined
       }
       await audit.insertEvents(tx, [eventFor('revoked', row, actor, finalReason)])
-      await notifyChanged(tx, [row.id])
       return row
     })
     if (revoked !== undefined) {
@@ -244,7 +240,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
     const revoked = await sql.begin(async (tx) => {
       const rows = await store.revokeUserSessions(tx, userId, exceptId, finalReason)
       await audit.insertEvents(tx, rows.map((row) => eventFor('revoked', row, actor, finalReason)))
-      await notifyChanged(tx, rows.map((row) => row.id))
       return rows.map((row) => row.id)
     })
     forgetLocally(revoked)
