@@ -1,16 +1,12 @@
-// Session change notifications: NOTIFY inside each lifecycle transaction, and a per-node LISTEN connection that reconnects with backoff.
+// Session change notifications: NOTIFY from a trigger on sessions (sql/007), and a per-node LISTEN connection that reconnects with backoff.
 import postgres from 'postgres'
-import type { Db } from '../db.js'
 
 export const CHANGES_CHANNEL = 'session_changes'
 const LISTENER_APPLICATION_NAME = 'session-service-listener'
 const MAX_BACKOFF_MS = 5000
 
-// Delivered to listeners only if, and when, the surrounding transaction commits.
-export async function notifyChanged(db: Db, sessionIds: string[]): Promise<void> {
-  if (sessionIds.length === 0) return
-  await db`select pg_notify(${CHANGES_CHANNEL}, id) from unnest(${sessionIds}::text[]) as changed(id)`
-}
+// Nothing in the service sends on CHANGES_CHANNEL by hand: the sessions_changed trigger (sql/007) does, for every change
+// of what validate returns (touches aside), and Postgres delivers it only if, and when, the changing transaction commits.
 
 export interface ChangeFeedHandlers {
   onChange(sessionId: string): void

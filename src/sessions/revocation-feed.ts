@@ -53,15 +53,19 @@ export function createRevocationFeed({ sql, changes }: { sql: Sql; changes: Even
     const first = await settledWindow(since)
     if (since === undefined) return { revocations: [], nextCursor: first.settled }
     const deadline = Date.now() + waitSeconds * 1000
-    let settled = first.settled
-    for (;;) {
-      const found = await page(since, settled)
+    let window = first
+    for (let heldBack = 0; ; ) {
+      const found = await page(since, window.settled)
       if (found !== undefined) return found
       const remaining = deadline - Date.now()
       if (remaining <= 0 || gaveUp.aborted) return { revocations: [], nextCursor: since }
-      await nextChange(Math.min(remaining, RECHECK_MS), gaveUp)
+      // While a transaction is open below the horizon (or one just ended whose database could not be told), its
+      // notification may already have come: look again soon, backing off to the usual recheck.
+      heldBack = window.settled === window.unassigned ? 0 : heldBack + 1
+      const recheckMs = heldBack === 0 ? RECHECK_MS : Math.min(RECHECK_MS, 25 * 2 ** heldBack)
+      await nextChange(Math.min(remaining, recheckMs), gaveUp)
       if (gaveUp.aborted) return { revocations: [], nextCursor: since }
-      settled = (await audit.feedWindow(sql)).settled
+      window = await audit.feedWindow(sql)
     }
   }
 

@@ -3,7 +3,6 @@ import type { Config, Policy } from '../config.js'
 import type { Sql } from '../db.js'
 import * as audit from '../audit/store.js'
 import type { SessionCache } from './cache.js'
-import { notifyChanged } from './change-feed.js'
 import { invalidRequest, notFound, sessionInvalid, sessionLimit, versionConflict, type AppError } from '../errors.js'
 import type { Metrics } from '../metrics.js'
 import { checkDataShape, checkDataSize } from './data.js'
@@ -73,8 +72,9 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
     throw error
   }
 
-  // Every change that can end a session or alter what validate returns is announced with notifyChanged inside its
-  // transaction (for other nodes' caches) and, once committed, forgotten here before the caller hears of it.
+  // Every change that can end a session or alter what validate returns is announced to other nodes by the sessions_changed
+  // trigger (sql/007, a NOTIFY delivered on commit, whatever statement made the change) and, once committed, forgotten
+  // here before the caller hears of it.
   function forgetLocally(sessionIds: Iterable<string>): void {
     if (cache === undefined) return
     for (const id of sessionIds) cache.evictSession(id)
@@ -120,7 +120,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
         // Usually one; many only where the limit was lowered below what a user holds: then in bounded statements.
         for (let due = active - policy.maxPerUser + 1; due > 0; due -= USER_REVOKE_BATCH) {
           const evicted = await store.evictLeastRecentlySeen(tx, input.userId, policy.name, Math.min(due, USER_REVOKE_BATCH), DEFAULT_REVOKE_REASON.limit, actor.name)
-          await notifyChanged(tx, evicted)
           evictedIds.push(...evicted)
         }
       }
@@ -184,7 +183,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
       }
       await store.insertRotatedToken(tx, oldHash, rotated.id)
       await audit.insertEvents(tx, [eventFor('rotated', rotated, actor, DEFAULT_REVOKE_REASON.rotated)])
-      await notifyChanged(tx, [rotated.id])
       return rotated
     })
     forgetLocally([row.id])
@@ -226,7 +224,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
       checkDataSize(next as Json)
       const updated = await store.updateData(tx, id, next)
       await audit.insertEvents(tx, [eventFor('data_updated', updated, actor)])
-      await notifyChanged(tx, [id])
       return updated
     })
     forgetLocally([id])
@@ -243,7 +240,6 @@ export function createSessionService({ sql, config, metrics, cache }: { sql: Sql
         return undefined
       }
       await audit.insertEvents(tx, [eventFor('revoked', row, actor, finalReason)])
-      await notifyChanged(tx, [row.id])
       return row
     })
     if (revoked !== undefined) {

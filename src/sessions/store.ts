@@ -1,6 +1,5 @@
 // SQL for sessions and rotated tokens, one function per statement; every "still valid?" is answered by now() in the query.
 import type { Db } from '../db.js'
-import { CHANGES_CHANNEL } from './change-feed.js'
 import type { JudgedRow, SessionData, SessionRow, SessionState } from './types.js'
 
 export interface NewSessionRow {
@@ -106,7 +105,7 @@ export async function insertRotatedToken(db: Db, tokenHash: Buffer, sessionId: s
 // while the rotation was in flight must not leave the session alive.
 export const LOGOUT_ROTATED_GRACE_SECONDS = 10
 
-// Logout: the revocation, its audit event and the change notification in one statement (one implicit transaction, so the
+// Logout: the revocation and its audit event in one statement (one implicit transaction; the sessions_changed trigger's
 // NOTIFY is delivered only if it commits), instead of five round trips. The session is found by its current token or by
 // one rotated away within the grace period, then revoked by id: a rotation committing meanwhile does not make it miss.
 export async function revokeByTokenHash(db: Db, tokenHash: Buffer, reason: string, actor: string): Promise<SessionRow | undefined> {
@@ -125,7 +124,7 @@ export async function revokeByTokenHash(db: Db, tokenHash: Buffer, reason: strin
       insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
       select 'revoked', s.id, s.user_id, ${actor}, ${reason}, s.ip, s.user_agent from revoked s
     )
-    select ${sessionColumns(db)}, pg_notify(${CHANGES_CHANNEL}, s.id)::text as notified from revoked s`
+    select ${sessionColumns(db)} from revoked s`
   return row
 }
 
@@ -275,7 +274,7 @@ export interface RevokedBatch {
 }
 
 // One batch of a bulk revocation: the next `batchSize` active sessions matching the filter after `afterId` in id order,
-// revoked with their audit events and change notifications in one statement (atomic on its own, as mass revocation runs
+// revoked with their audit events in one statement, the sessions_changed trigger notifying (atomic on its own, as mass revocation runs
 // it outside a transaction on the connection that holds its lock). A keyset walk: each batch starts where the last one stopped, on an index
 // ending in id (the primary key, (user_id, id) or (policy, id)), so a batch reads about its own rows at any table size, and
 // the statement's parameters are a fixed handful at any batch size.
@@ -296,11 +295,8 @@ export async function revokeBatch(db: Db, filter: SessionFilter & { exceptId?: s
     ), revoked_event as (
       insert into audit_events (type, session_id, user_id, actor, reason, ip, user_agent)
       select 'revoked', r.id, r.user_id, ${actor}, ${reason}, r.ip, r.user_agent from revoked r
-    ), notified as (
-      select pg_notify(${CHANGES_CHANNEL}, r.id) from revoked r
     )
     select (select count(*) from picked)::int as picked,
-           (select count(*) from notified)::int as notified,
            (select max(p.id) from picked p) as "lastId",
            coalesce((select array_agg(r.id) from revoked r), '{}') as "revokedIds"`
   return batch

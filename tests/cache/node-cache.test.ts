@@ -56,7 +56,10 @@ t.test('cache on: the node that answered the revoke never accepts the token agai
   t.ok((await cacheHits(a)) >= 50, 'the second validate of each session was a cache hit')
 })
 
-t.test('cache on: node B refuses a token revoked on node A within milliseconds, always before the TTL', async (t) => {
+// The bound "within milliseconds" names: only NOTIFY meets it (a cached copy would otherwise stay until the TTL).
+const SEEN_WITHIN_MS = 500
+
+t.test(`cache on: node B refuses a token revoked on node A within milliseconds (p99 under ${SEEN_WITHIN_MS} ms), always before the TTL`, async (t) => {
   const { app: a, url } = await setup(t, { SESSION_CACHE_TTL: '10' })
   const { app: b } = await buildNode(t, url, { SESSION_CACHE_TTL: '10' })
   for (const node of [a, b]) t.ok(await waitFor(async () => (await metric(node, 'session_cache_trusted')) === 1, 5000))
@@ -74,8 +77,10 @@ t.test('cache on: node B refuses a token revoked on node A within milliseconds, 
     delays.push(performance.now() - revokedAt)
   }
   delays.sort((x, y) => x - y)
-  const at = (q: number) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))].toFixed(1)
-  t.comment(`revocation seen by the other node: p50 ${at(0.5)} ms, p99 ${at(0.99)} ms, max ${at(1)} ms over ${trials} trials`)
+  const at = (q: number) => delays[Math.min(delays.length - 1, Math.floor(q * delays.length))]
+  t.comment(`revocation seen by the other node: p50 ${at(0.5).toFixed(1)} ms, p99 ${at(0.99).toFixed(1)} ms, max ${at(1).toFixed(1)} ms over ${trials} trials`)
+  // Without NOTIFY, B would serve its cached copy until the 10 s TTL.
+  t.ok(at(0.99) < SEEN_WITHIN_MS, `p99 ${at(0.99).toFixed(1)} ms < ${SEEN_WITHIN_MS} ms`)
   t.ok((await cacheHits(b)) >= trials, 'node B served repeat validations from its cache')
 })
 
