@@ -16,6 +16,8 @@ export type RevocationType = (typeof REVOCATION_TYPES)[number]
 export const SERVICE_ERROR_CODES = [
   'invalid_request', 'invalid_api_key', 'session_invalid', 'forbidden', 'not_found', 'cursor_expired', 'session_limit',
   'version_conflict', 'payload_too_large', 'unsupported_media_type', 'unavailable', 'internal_error',
+  // The operator console's sign-in and cookie checks.
+  'csrf_refused', 'too_many_attempts',
 ] as const
 export type ServiceErrorCode = (typeof SERVICE_ERROR_CODES)[number]
 
@@ -135,6 +137,8 @@ export interface ErrorDetail {
   reason?: InvalidReason
   revokeReason?: string
   currentVersion?: number
+  // With too_many_attempts: seconds to wait.
+  retryAfter?: number
 }
 
 export interface ErrorBody {
@@ -180,6 +184,8 @@ export interface AdminSessionsQuery {
   policy?: string
   state?: SessionState
   idleFor?: number
+  // An address or a CIDR block, e.g. "203.0.113.0/24".
+  ip?: string
   limit?: number
   cursor?: string
 }
@@ -189,6 +195,10 @@ export interface AdminEventsQuery {
   sessionId?: string
   type?: EventType
   since?: string
+  until?: string
+  actor?: string
+  // An address or a CIDR block.
+  ip?: string
   limit?: number
   cursor?: string
 }
