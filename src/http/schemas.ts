@@ -83,6 +83,7 @@ export const ErrorBody = {
         reason: { type: 'string', enum: ['not_found', 'expired', 'idle_timeout', 'revoked'] },
         revokeReason: { type: 'string' },
         currentVersion: { type: 'integer' },
+        retryAfter: { type: 'integer' },
       },
     },
   },

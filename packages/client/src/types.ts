@@ -16,6 +16,8 @@ export type RevocationType = (typeof REVOCATION_TYPES)[number]
 export const SERVICE_ERROR_CODES = [
   'invalid_request', 'invalid_api_key', 'session_invalid', 'forbidden', 'not_found', 'cursor_expired', 'session_limit',
   'sweep_running', 'version_conflict', 'payload_too_large', 'unsupported_media_type', 'unavailable', 'internal_error',
+  // The operator console's sign-in and cookie checks.
+  'csrf_refused', 'too_many_attempts',
 ] as const
 export type ServiceErrorCode = (typeof SERVICE_ERROR_CODES)[number]
 
@@ -148,6 +150,8 @@ export interface ErrorDetail {
   reason?: InvalidReason
   revokeReason?: string
   currentVersion?: number
+  // With too_many_attempts: seconds to wait.
+  retryAfter?: number
 }
 
 export interface ErrorBody {
@@ -193,6 +197,8 @@ export interface AdminSessionsQuery {
   policy?: string | undefined
   state?: SessionState | undefined
   idleFor?: number | undefined
+  // An address or a CIDR block, e.g. "203.0.113.0/24".
+  ip?: string | undefined
   limit?: number | undefined
   cursor?: string | undefined
 }
@@ -202,6 +208,10 @@ export interface AdminEventsQuery {
   sessionId?: string | undefined
   type?: EventType | undefined
   since?: string | undefined
+  until?: string | undefined
+  actor?: string | undefined
+  // An address or a CIDR block.
+  ip?: string | undefined
   limit?: number | undefined
   cursor?: string | undefined
 }
