@@ -117,7 +117,9 @@ export interface FeedWindow {
 }
 
 // The settled horizon is the oldest transaction still open in this database (the snapshot's xmin would also count
-// transactions of other databases on the server, which never write here); when none is open, the snapshot's xmax.
+// transactions of other databases on the server, which never write here, and of autovacuum, whose ANALYZE takes a
+// transaction id but writes no event); when none is open, the snapshot's xmax. A transaction id the snapshot holds as open
+// and pg_stat_activity cannot place counts as open.
 export async function feedWindow(db: Db): Promise<FeedWindow> {
   const [window] = await db<FeedWindow[]>`
     with snapshot as (select pg_current_snapshot() as s)
@@ -126,7 +128,8 @@ export async function feedWindow(db: Db): Promise<FeedWindow> {
                where not exists (
                  select 1 from pg_stat_activity a
                   where a.backend_xid = xid(x)
-                    and a.datid <> (select oid from pg_database where datname = current_database()))),
+                    and (a.datid <> (select oid from pg_database where datname = current_database())
+                         or a.backend_type = 'autovacuum worker'))),
              (select pg_snapshot_xmax(s) from snapshot))::text as settled,
            (select pg_snapshot_xmax(s) from snapshot)::text as unassigned,
            (select xid from audit_feed_pruned)::text as pruned`

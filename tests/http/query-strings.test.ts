@@ -49,6 +49,7 @@ const BODIES: Record<string, unknown> = {
   'POST /v1/sessions/rotate': { token: 'x' },
   'POST /v1/sessions/revoke': { token: 'x' },
   'PATCH /v1/sessions/:id': { data: {} },
+  'POST /console/api/session': { key: 'x' },
 }
 
 t.test('every route the app serves answers an unknown query parameter with 400 and changes nothing', async (t) => {
@@ -57,7 +58,7 @@ t.test('every route the app serves answers an unknown query parameter with 400 a
   const { session } = await createSession(app, { userId: 'walk' })
   for (const route of routes) {
     const [method, template] = route.split(' ')
-    const url = template.replace(/:id\b/, session.id).replace(/:userId\b/, 'walk')
+    const url = template.replace(/:id\b/, session.id).replace(/:userId\b/, 'walk').replace(/:asset\b/, 'index.html')
     const body = BODIES[route]
     const before = await counts()
     const res = await call(app, {

@@ -124,6 +124,8 @@ t.test('audit: a whole lifecycle writes exactly its transitions, in order', asyn
 t.test('audit: failed and no-op operations write no event', async (t) => {
   const { token, session } = await issue({ userId: 'a-noop', data: { a: 1 } })
   const rotated = remember(await rotate(app, token)).json()
+  // Past the grace period (a logout racing a rotation ends the session), the replaced token logs nothing out.
+  await sql`update rotated_tokens set rotated_at = now() - interval '1 minute' where session_id = ${session.id}`
   const before = await eventCount(sql)
   const attempts: Array<[string, () => Promise<LightMyRequestResponse>]> = [
     ['validate', () => validate(app, rotated.token)],
@@ -133,7 +135,7 @@ t.test('audit: failed and no-op operations write no event', async (t) => {
     ['rotate old token', () => rotate(app, token)],
     ['revoke unknown token', () => revoke(app, 'N'.repeat(43))],
     ['revoke malformed token', () => revoke(app, 'nope')],
-    ['revoke old (rotated) token', () => revoke(app, token)],
+    ['revoke a token rotated away a minute ago', () => revoke(app, token)],
     ['no-op patch', () => patch(app, session.id, { a: 1 })],
     ['empty patch', () => patch(app, session.id, {})],
     ['patch with stale If-Match', () => patch(app, session.id, { a: 5 }, '"7"')],
