@@ -4,7 +4,7 @@ import fastifyCookie from '@fastify/cookie'
 import { Ajv } from 'ajv'
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify'
 import { createAdminService } from './admin/service.js'
-import { consoleCookieAuth } from './console/auth.js'
+import { consoleCookieAuth, rewriteConsoleUrl } from './console/auth.js'
 import { consoleRoutes } from './console/routes.js'
 import { createConsoleService } from './console/service.js'
 import { createKeyRing, requireScope } from './auth/api-keys.js'
@@ -126,6 +126,8 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     // We answer 503 ourselves while closing, in the contract's error shape with Retry-After.
     return503OnClosing: false,
     trustProxy: false,
+    // The operator console's pages call /console/v1/...: routed as /v1/..., marked so that its cookie counts there only.
+    rewriteUrl: rewriteConsoleUrl,
     // A malformed percent-encoding or an over-long parameter in the path never reaches the error handler nor the hooks:
     // answer it in the contract's shape (never echoing the URL), then count and log it like any other request.
     frameworkErrors: (err, req, reply) => {
@@ -198,7 +200,7 @@ export async function buildServer({ config, sql, databaseUrl, loggerInstance, cr
     metrics.httpRequests.inc(labels)
     metrics.httpDuration.observe(labels, seconds)
     const level = reply.statusCode < 400 && req.routeOptions.config?.logSuccessAtDebug === true ? 'debug' : 'info'
-    req.log[level]({ method: req.method, url: loggablePath(req.url), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
+    req.log[level]({ method: req.method, url: loggablePath(req.originalUrl), route, statusCode: reply.statusCode, durationMs: Math.round(seconds * 1e6) / 1e3, key: req.apiKey?.name, sessionId: req.sessionId ?? undefined }, 'request completed')
   }
   app.addHook('onResponse', async (req, reply) => recordRequest(req, reply))
   app.addHook('preClose', async () => {

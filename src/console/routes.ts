@@ -1,5 +1,6 @@
 // The operator console at /console/: its static pages under a strict Content-Security-Policy, and sign-in / sign-out.
-// Everything else the pages show or do goes through the admin and session routes of the contract (see auth.ts).
+// Everything else the pages show or do goes through the admin and session routes of the contract, called under
+// /console/v1/ (see auth.ts).
 import { existsSync, readFileSync } from 'node:fs'
 import { createRequire } from 'node:module'
 import path from 'node:path'
@@ -10,7 +11,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import type { KeyRing } from '../auth/api-keys.js'
 import { isLoopback, type Config } from '../config.js'
 import { AppError, csrfRefused, invalidApiKey, notFound, toBody, tooManyAttempts } from '../errors.js'
-import { checkCsrf, isSameOrigin } from './auth.js'
+import { CONSOLE_PATH, checkCsrf, isSameOrigin } from './auth.js'
 import { CONSOLE_COOKIE, csrfTokenFor, type ConsoleService } from './service.js'
 import { SignInThrottle } from './throttle.js'
 
@@ -86,7 +87,8 @@ function isLoopbackPeer(address: string | undefined): boolean {
 export async function consoleRoutes(app: FastifyInstance, { config, ring, console: consoleService }: ConsoleRoutesOptions): Promise<void> {
   const throttle = new SignInThrottle()
   const secure = !isLoopback(config.host)
-  const cookieOptions = { httpOnly: true, secure, sameSite: 'strict' as const, path: '/' }
+  // Sent by browsers only below /console: never to another application served on the same host name.
+  const cookieOptions = { httpOnly: true, secure, sameSite: 'strict' as const, path: CONSOLE_PATH }
   const bowser = bowserModule()
 
   app.addHook('onRequest', async (req, reply) => {

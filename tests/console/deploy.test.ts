@@ -5,7 +5,7 @@ import path from 'node:path'
 import t from 'tap'
 import { parseSetCookie } from 'set-cookie-parser'
 import { CONSOLE_CSP } from '../../src/console/routes.js'
-import { ADMIN_KEY, setup } from '../helpers/app.js'
+import { ADMIN_KEY, buildNode, setup } from '../helpers/app.js'
 import { findNginx, NGINX_MISSING, renderNginxConf, startNginx } from '../support/nginx.js'
 import { freePort, ROOT } from '../support/process.js'
 
@@ -23,15 +23,20 @@ t.test('nginx.conf passes /console/ to the session nodes, sign-in never replayed
 
 const nginxBin = findNginx()
 t.test('through nginx: the page with its CSP, sign-in, an admin read and a CSRF-checked action with the cookie', { skip: nginxBin === undefined ? NGINX_MISSING : false }, async (t) => {
-  const { app } = await setup(t)
-  await app.listen({ host: '127.0.0.1', port: 0 })
-  const node = `127.0.0.1:${(app.server.address() as { port: number }).port}`
+  // Three nodes on one database (nginx.conf names each upstream address, so they must differ).
+  const { app, url } = await setup(t)
+  const nodes = [app, (await buildNode(t, url)).app, (await buildNode(t, url)).app]
+  const addresses: string[] = []
+  for (const node of nodes) {
+    await node.listen({ host: '127.0.0.1', port: 0 })
+    addresses.push(`127.0.0.1:${(node.server.address() as { port: number }).port}`)
+  }
   const port = await freePort()
   const conf = renderNginxConf({
     NGINX_LISTEN: `127.0.0.1:${port}`,
-    SESSION_UPSTREAM_1: node,
-    SESSION_UPSTREAM_2: node,
-    SESSION_UPSTREAM_3: node,
+    SESSION_UPSTREAM_1: addresses[0],
+    SESSION_UPSTREAM_2: addresses[1],
+    SESSION_UPSTREAM_3: addresses[2],
     APP_UPSTREAM: `127.0.0.1:${await freePort()}`,
     NGINX_AUTH_API_KEY: 'unused-0123456789abcdef',
   })
@@ -52,15 +57,16 @@ t.test('through nginx: the page with its CSP, sign-in, an admin read and a CSRF-
   })
   t.equal(signIn.status, 200, 'the browser\'s Origin (with the port) matches the Host nginx forwards (without it)')
   const [cookie] = parseSetCookie(signIn.headers.get('set-cookie') ?? '')
-  t.match(cookie, { name: 'console_sid', httpOnly: true, sameSite: 'Strict' })
+  t.match(cookie, { name: 'console_sid', httpOnly: true, sameSite: 'Strict', path: '/console' })
   const { csrfToken } = await signIn.json() as { csrfToken: string }
   const headers = { cookie: `console_sid=${cookie.value}` }
 
-  const stats = await fetch(`${base}/v1/admin/stats`, { headers })
+  const stats = await fetch(`${base}/console/v1/admin/stats`, { headers })
   t.equal(stats.status, 200)
+  t.equal((await fetch(`${base}/v1/admin/stats`, { headers })).status, 401, 'the cookie opens nothing on the plain /v1 routes')
   const refused = await fetch(`${base}/console/api/session`, { method: 'DELETE', headers: { ...headers, origin: 'http://evil.example' , 'x-csrf-token': csrfToken } })
   t.equal(refused.status, 403)
   const out = await fetch(`${base}/console/api/session`, { method: 'DELETE', headers: { ...headers, origin: base, 'x-csrf-token': csrfToken } })
   t.equal(out.status, 204)
-  t.equal((await fetch(`${base}/v1/admin/stats`, { headers })).status, 401, 'signed out on every node')
+  t.equal((await fetch(`${base}/console/v1/admin/stats`, { headers })).status, 401, 'signed out on every node')
 })

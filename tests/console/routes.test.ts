@@ -8,6 +8,7 @@ import { ADMIN_KEY, APP_KEY, BASE_ENV, buildNode, call, setup } from '../helpers
 import { ageSession } from '../helpers/db.js'
 import { validate } from '../helpers/sessions.js'
 import { assertError, assertSessionInvalid, events, issue, row } from '../sessions/_support.js'
+import { appWithCapturedLog } from '../helpers/logs.js'
 import { asConsole, ORIGIN, postSignIn, signIn } from './_support.js'
 
 const base = await setup(t)
@@ -56,7 +57,7 @@ t.test('sign-in with an admin key opens a console session: HttpOnly, SameSite=St
   t.equal(cookie.name, 'console_sid')
   t.equal(cookie.httpOnly, true)
   t.equal(cookie.sameSite, 'Strict')
-  t.equal(cookie.path, '/')
+  t.equal(cookie.path, '/console', 'sent by browsers only below /console, never to another app on this host name')
   t.notOk(cookie.secure, 'not Secure while the service listens on loopback')
   t.equal(cookie.maxAge, 28800, 'lives at most the absolute timeout')
   const body = login.res.json()
@@ -120,20 +121,56 @@ t.test('wrong keys are throttled per address: three are free, then each waits lo
 
 t.test('the console cookie stands for its admin key on the admin routes, reads need no CSRF token', async (t) => {
   const login = await signIn(app)
-  const stats = await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: login.cookie } })
+  const stats = await app.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: login.cookie } })
   t.equal(stats.statusCode, 200, stats.body)
-  const listing = await app.inject({ method: 'GET', url: '/v1/admin/sessions?policy=console', headers: { cookie: login.cookie } })
+  const listing = await app.inject({ method: 'GET', url: '/console/v1/admin/sessions?policy=console', headers: { cookie: login.cookie } })
   t.equal(listing.statusCode, 200)
   t.ok(listing.json().sessions.some((s: { session: { id: string } }) => s.session.id === login.sessionId))
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats' }), 401, 'invalid_api_key')
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: 'console_sid=garbage' } }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/console/v1/admin/stats' }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: 'console_sid=garbage' } }), 401, 'invalid_api_key')
   // An Authorization header always decides on its own: a wrong key is not rescued by the cookie.
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: login.cookie, authorization: 'Bearer wrong-0123456789abcdef' } }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: login.cookie, authorization: 'Bearer wrong-0123456789abcdef' } }), 401, 'invalid_api_key')
+})
+
+t.test('the console cookie opens nothing on the plain /v1 routes: there only a bearer key counts', async (t) => {
+  const login = await signIn(app)
+  // What another app on the same host name could replay server-side, Origin forged and CSRF token read from the console.
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/sessions', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: asConsole(login) }), 401, 'invalid_api_key')
+  const { token, session } = await issue(app, { userId: 'replayed' })
+  assertError(t, await app.inject({ method: 'DELETE', url: `/v1/sessions/${session.id}?reason=replayed`, headers: asConsole(login) }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'DELETE', url: '/v1/users/replayed/sessions?reason=replayed', headers: asConsole(login) }), 401, 'invalid_api_key')
+  t.equal((await validate(app, token)).statusCode, 200, 'the refused calls changed nothing')
+  // A bearer key still works on the same routes, with or without a console cookie beside it.
+  t.equal((await call(app, { method: 'GET', url: '/v1/admin/stats', key: ADMIN_KEY })).statusCode, 200)
+})
+
+t.test('under /console/v1 the routes are the same: their query checks, CSRF on changes, their route in the log and metrics', async (t) => {
+  const { app: logged, lines } = await appWithCapturedLog(t, 'info')
+  const login = await signIn(logged)
+  assertError(t, await logged.inject({ method: 'GET', url: '/console/v1/admin/sessions?user_id=x', headers: { cookie: login.cookie } }), 400, 'invalid_request')
+  const { token, session } = await issue(logged, { userId: 'prefixed' })
+  const url = `/console/v1/sessions/${session.id}?reason=prefixed`
+  assertError(t, await logged.inject({ method: 'DELETE', url, headers: { cookie: login.cookie } }), 403, 'csrf_refused')
+  assertError(t, await logged.inject({ method: 'DELETE', url, headers: asConsole(login, { csrf: null }) }), 403, 'csrf_refused')
+  t.equal((await validate(logged, token)).statusCode, 200, 'refused calls changed nothing')
+  t.equal((await logged.inject({ method: 'DELETE', url, headers: asConsole(login) })).statusCode, 204)
+  const audit = await logged.inject({ method: 'GET', url: `/console/v1/admin/events?sessionId=${session.id}&type=revoked`, headers: { cookie: login.cookie } })
+  t.equal(audit.statusCode, 200, audit.body)
+  t.match(audit.json().events, [{ type: 'revoked', actor: 'console:ops', reason: 'prefixed' }])
+  await new Promise((resolve) => setImmediate(resolve))
+  const ended = lines().find((line) => line.msg === 'request completed' && line.method === 'DELETE' && line.statusCode === 204)
+  t.match(ended, { route: '/v1/sessions/:id', url: `/console/v1/sessions/${session.id}`, key: 'console:ops' })
+  const metrics = await logged.inject({ method: 'GET', url: '/metrics' })
+  t.match(metrics.body, /http_requests_total\{[^}]*route="\/v1\/sessions\/:id"[^}]*status="204"/)
+  t.notMatch(metrics.body, /route="\/console\/v1/, 'one label per route, whichever way it was called')
+  // Only the prefix is rewritten: nothing else under /console reaches the API.
+  assertError(t, await logged.inject({ method: 'GET', url: '/console/v1', headers: { cookie: login.cookie } }), 400, 'invalid_request')
 })
 
 t.test('an app session token in the console cookie is no console session', async (t) => {
   const { token } = await issue(app, { userId: 'console:ops' })
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: `console_sid=${token}` } }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: `console_sid=${token}` } }), 401, 'invalid_api_key')
   assertError(t, await call(app, { method: 'POST', url: '/v1/sessions', payload: { userId: 'console:ops', policy: 'console' } }), 400, 'invalid_request')
   t.throws(() => loadConfig({ ...BASE_ENV, SESSION_POLICIES: '{"console":{"idleTimeout":60}}' }), /SESSION_POLICIES must not define "console"/)
 })
@@ -141,7 +178,7 @@ t.test('an app session token in the console cookie is no console session', async
 t.test('ending a session from the console needs the CSRF token and the same origin; then it is audited as console:<key>', async (t) => {
   const login = await signIn(app)
   const { token, session } = await issue(app, { userId: 'victim', ip: '198.51.100.4' })
-  const url = `/v1/sessions/${session.id}?reason=stolen_laptop`
+  const url = `/console/v1/sessions/${session.id}?reason=stolen_laptop`
   assertError(t, await app.inject({ method: 'DELETE', url, headers: asConsole(login, { csrf: null }) }), 403, 'csrf_refused')
   assertError(t, await app.inject({ method: 'DELETE', url, headers: asConsole(login, { csrf: 'x'.repeat(43) }) }), 403, 'csrf_refused')
   assertError(t, await app.inject({ method: 'DELETE', url, headers: asConsole(login, { origin: null }) }), 403, 'csrf_refused')
@@ -158,7 +195,7 @@ t.test('a user\'s "sign out everywhere" from the console', async (t) => {
   const login = await signIn(app)
   await issue(app, { userId: 'everywhere' })
   await issue(app, { userId: 'everywhere' })
-  const res = await app.inject({ method: 'DELETE', url: '/v1/users/everywhere/sessions?reason=compromised', headers: asConsole(login) })
+  const res = await app.inject({ method: 'DELETE', url: '/console/v1/users/everywhere/sessions?reason=compromised', headers: asConsole(login) })
   t.equal(res.statusCode, 200, res.body)
   t.same(res.json(), { revoked: 2 })
   const actors = await sql<{ actor: string }[]>`select actor from audit_events where user_id = 'everywhere' and type = 'revoked'`
@@ -173,22 +210,23 @@ t.test('sign-out revokes the console session: the cookie no longer opens anythin
   const [cleared] = parseSetCookie(out.headers['set-cookie'] as string)
   t.equal(cleared.name, 'console_sid')
   t.equal(cleared.maxAge, 0)
+  t.equal(cleared.path, '/console', 'the same path, or the browser would keep the cookie')
   t.match(await row(sql, login.sessionId), { revoke_reason: 'logout' })
   t.match((await events(sql, login.sessionId)).find((e) => e.type === 'revoked'), { actor: 'console:ops', reason: 'logout' })
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
   assertError(t, await app.inject({ method: 'GET', url: '/console/api/session', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
 })
 
 t.test('a console session ends after its idle timeout, measured by the database', async (t) => {
   const login = await signIn(app)
   await ageSession(sql, login.sessionId, { seconds: 901 })
-  assertError(t, await app.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
+  assertError(t, await app.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
 })
 
 t.test('a console session of a key that is no longer configured opens nothing', async (t) => {
   const login = await signIn(app)
   const { app: rotatedKeys } = await buildNode(t, base.url, { ADMIN_API_KEYS: 'newops:another-secret-0123456789' })
-  assertError(t, await rotatedKeys.inject({ method: 'GET', url: '/v1/admin/stats', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
+  assertError(t, await rotatedKeys.inject({ method: 'GET', url: '/console/v1/admin/stats', headers: { cookie: login.cookie } }), 401, 'invalid_api_key')
 })
 
 t.test('with no keys configured the console is open, to loopback clients only', async (t) => {
@@ -223,7 +261,7 @@ t.test('the audit log filters by actor, IP block and time range', async (t) => {
   const login = await signIn(app)
   const { session: byApp } = await issue(app, { userId: 'auditfilter', ip: '198.18.0.1' })
   const { session: byConsole } = await issue(app, { userId: 'auditfilter', ip: '198.18.7.9' })
-  await app.inject({ method: 'DELETE', url: `/v1/sessions/${byConsole.id}?reason=audit_filter`, headers: asConsole(login) })
+  await app.inject({ method: 'DELETE', url: `/console/v1/sessions/${byConsole.id}?reason=audit_filter`, headers: asConsole(login) })
   const list = async (query: string) => {
     const res = await call(app, { method: 'GET', url: `/v1/admin/events?userId=auditfilter&${query}`, key: ADMIN_KEY })
     t.equal(res.statusCode, 200, res.body)

@@ -1,4 +1,5 @@
-// Calls to the service's own routes with the console's cookie; state-changing calls carry the session's CSRF token.
+// Calls to the service's own routes under /console/v1/ (the only place where the console's cookie counts) with that
+// cookie; state-changing calls carry the session's CSRF token.
 let csrfToken = null
 let onSignedOut = () => {}
 

@@ -55,7 +55,7 @@ export async function auditPage(query) {
   const node = h('div', {}, pageHeading('Audit log'), filterForm(query))
   let page
   try {
-    page = await api('GET', '/v1/admin/events', { query: { ...filter, cursor, limit: PAGE_SIZE } })
+    page = await api('GET', '/console/v1/admin/events', { query: { ...filter, cursor, limit: PAGE_SIZE } })
   } catch (err) {
     if (err.status === 401) throw err
     node.append(errorBox(err))

@@ -61,7 +61,7 @@ export async function overviewPage() {
   const updated = h('span', { class: 'muted', id: 'updated' })
   const refreshButton = h('button', { type: 'button', class: 'button quiet', id: 'refresh' }, 'Refresh now')
   async function refresh() {
-    const stats = await api('GET', '/v1/admin/stats')
+    const stats = await api('GET', '/console/v1/admin/stats')
     replace(body, draw(stats))
     updated.textContent = `Updated ${formatTime(new Date().toISOString())}, every ${REFRESH_MS / 1000} s`
   }

@@ -9,8 +9,8 @@ function row(label, value) {
 
 export async function sessionPage(id) {
   const [status, events] = await Promise.all([
-    api('GET', `/v1/sessions/${encodeURIComponent(id)}`),
-    api('GET', '/v1/admin/events', { query: { sessionId: id, limit: 500 } }),
+    api('GET', `/console/v1/sessions/${encodeURIComponent(id)}`),
+    api('GET', '/console/v1/admin/events', { query: { sessionId: id, limit: 500 } }),
   ])
   const { session, state } = status
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'))

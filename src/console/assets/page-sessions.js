@@ -47,7 +47,7 @@ export async function endSessions(ids, what) {
   if (reason === null) return false
   let ended = 0
   for (const id of ids) {
-    await api('DELETE', `/v1/sessions/${encodeURIComponent(id)}`, { query: { reason } })
+    await api('DELETE', `/console/v1/sessions/${encodeURIComponent(id)}`, { query: { reason } })
     ended += 1
   }
   toast(`Ended ${ended} session${ended === 1 ? '' : 's'} (reason: ${reason}).`)
@@ -94,7 +94,7 @@ export async function sessionsPage(query) {
   const node = h('div', {}, pageHeading('Sessions'), filterForm(query))
   let page
   try {
-    page = await api('GET', '/v1/admin/sessions', { query: { ...filter, cursor, limit: PAGE_SIZE } })
+    page = await api('GET', '/console/v1/admin/sessions', { query: { ...filter, cursor, limit: PAGE_SIZE } })
   } catch (err) {
     if (err.status === 401) throw err
     node.append(errorBox(err))

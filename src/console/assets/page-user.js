@@ -13,15 +13,15 @@ async function signOutEverywhere(userId, exceptId) {
     action: exceptId ? 'Sign out the others' : 'Sign out everywhere',
   })
   if (reason === null) return false
-  const { revoked } = await api('DELETE', `/v1/users/${encodeURIComponent(userId)}/sessions`, { query: { reason, except: exceptId } })
+  const { revoked } = await api('DELETE', `/console/v1/users/${encodeURIComponent(userId)}/sessions`, { query: { reason, except: exceptId } })
   toast(`Ended ${revoked} session${revoked === 1 ? '' : 's'} of ${userId} (reason: ${reason}).`)
   return true
 }
 
 export async function userPage(userId) {
   const [active, events] = await Promise.all([
-    api('GET', '/v1/admin/sessions', { query: { userId, state: 'active', limit: 200 } }),
-    api('GET', '/v1/admin/events', { query: { userId, limit: 200 } }),
+    api('GET', '/console/v1/admin/sessions', { query: { userId, state: 'active', limit: 200 } }),
+    api('GET', '/console/v1/admin/events', { query: { userId, limit: 200 } }),
   ])
   const reload = () => window.dispatchEvent(new HashChangeEvent('hashchange'))
   const onEnd = async (ids) => { if (await endSessions(ids, `Session ${ids[0]} of ${userId}.`)) reload() }
